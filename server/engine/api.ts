@@ -1,0 +1,91 @@
+// The engine's public surface: what the language server and the CLI may use.
+// The engine imports no editor code; callers pass plain strings and an AbortSignal.
+
+/** Sampler knobs. Defaults live in options.ts and are chosen by measurement (docs/benchmarks.md). */
+export interface SamplerOptions {
+  /** Most reverse-diffusion forwards for one request (capped at the span length). */
+  steps: number;
+  /** Commit every masked token whose confidence >= threshold (at least one per step); 1 disables. */
+  threshold: number;
+  /** 0 = greedy (argmax); > 0 = exact Gumbel-max sampling at this temperature. */
+  temperature: number;
+  /** Per-sequence top-k before sampling; 0 = off. */
+  topK: number;
+  /** Unsupervised classifier-free guidance strength w; 0 = off. */
+  guidance: number;
+  /** Order of commits: by confidence (MaskGIT / low-confidence) or random. */
+  order: 'confidence' | 'random';
+  /** Semi-autoregressive block length in tokens; 0 = the whole span is one block. */
+  blockLength: number;
+  /** Re-mask this fraction of the weakest commits each step (0 = never re-mask). */
+  remask: number;
+  /** Use the context K/V cache (span-only steps); false = exact full recompute every step. */
+  cache: boolean;
+  /** Recompute the context cache every N steps (0 = never after the first pass). */
+  cacheRefresh: number;
+  /** PRNG seed for temperature/random order. */
+  seed: number;
+  /** Wall-clock budget in ms; on expiry the best complete answer so far is returned (or none). 0 = none. */
+  timeBudgetMs: number;
+}
+
+/** How much text around the gap the model sees. */
+export interface ContextOptions {
+  /** Total token budget for prefix + suffix. */
+  maxContextTokens: number;
+  /** Share of the budget given to the prefix when both sides are long (0..1). */
+  prefixShare: number;
+}
+
+export interface InfillRequest {
+  /** Text before the gap. */
+  prefix: string;
+  /** Text after the gap. */
+  suffix: string;
+  /** Most tokens the answer may have (the canvas size); the model may use fewer ([PAD]). */
+  maxTokens?: number;
+  sampler?: Partial<SamplerOptions>;
+  context?: Partial<ContextOptions>;
+  signal?: AbortSignal;
+}
+
+export interface GenerationStats {
+  latencyMs: number;
+  /** ONNX forwards run (a batched CFG forward counts once). */
+  forwards: number;
+  /** Tokens committed (not counting trailing [PAD]). */
+  tokens: number;
+  /** True when the time budget cut decoding short and an earlier complete answer was returned. */
+  truncated: boolean;
+}
+
+export interface InfillResult extends GenerationStats {
+  text: string;
+}
+
+export interface FillRequest {
+  /** The whole document. */
+  text: string;
+  /** Character ranges [start, end) to fill, non-overlapping, in document order. */
+  blanks: ReadonlyArray<{ start: number; end: number }>;
+  maxTokensPerBlank?: number;
+  sampler?: Partial<SamplerOptions>;
+  context?: Partial<ContextOptions>;
+  signal?: AbortSignal;
+}
+
+export interface FillResult extends GenerationStats {
+  /** One fill per blank, in the same order. */
+  fills: string[];
+}
+
+export interface BeforeRequest {
+  /** Text that must follow what is written (the anchor line and below). */
+  suffix: string;
+  /** Text above the insertion point (may be empty). */
+  prefix: string;
+  maxTokens?: number;
+  sampler?: Partial<SamplerOptions>;
+  context?: Partial<ContextOptions>;
+  signal?: AbortSignal;
+}
