@@ -1,0 +1,46 @@
+"""Resumable training state in `<out>.ckpt/`: weights, optimizer, step, elapsed time, loss history, RNG.
+
+Batches are a pure function of (seed, rank, step), so no data-loader state needs saving. The file is
+written to a temporary name and renamed, so a crash mid-save keeps the previous checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+
+from .errors import BadArguments
+
+
+def checkpoint_dir(out: Path) -> Path:
+    out = Path(out).absolute()
+    return out.parent / f"{out.name}.ckpt"
+
+
+def save(out: Path, state: dict) -> Path:
+    d = checkpoint_dir(out)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f"state.pt.tmp-{os.getpid()}"
+    torch.save(state, tmp)
+    os.replace(tmp, d / "state.pt")
+    return d
+
+
+def load(out: Path) -> dict | None:
+    f = checkpoint_dir(out) / "state.pt"
+    if not f.is_file():
+        return None
+    return torch.load(f, map_location="cpu", weights_only=True)
+
+
+def check_compatible(saved: dict, current: dict) -> None:
+    """The run being resumed must train the same thing: same preset, data, shapes and seed."""
+    diffs = [f"{k}: checkpoint {saved.get(k)!r} vs now {v!r}" for k, v in current.items() if saved.get(k) != v]
+    if diffs:
+        raise BadArguments("--resume: the checkpoint belongs to a different run (" + "; ".join(diffs) + ")")
+
+
+def remove(out: Path) -> None:
+    shutil.rmtree(checkpoint_dir(out), ignore_errors=True)

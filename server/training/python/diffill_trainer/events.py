@@ -1,0 +1,41 @@
+"""JSON-lines progress events on stdout (docs/training-protocol.md); human logs go to stderr.
+
+Torch-free on purpose: it must work to report that torch is missing.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+_enabled = True  # only rank 0 speaks the protocol under DDP
+
+
+def set_enabled(flag: bool) -> None:
+    global _enabled
+    _enabled = flag
+
+
+def _clean(value):
+    # JSON has no NaN/Infinity; a diverged loss is reported as null rather than breaking the parser.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def emit(event: str, **fields) -> None:
+    if not _enabled:
+        return
+    line = json.dumps(_clean({"event": event, **fields}), separators=(",", ":"))
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()

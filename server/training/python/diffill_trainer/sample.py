@@ -1,0 +1,125 @@
+"""The reference greedy infill sampler (PyTorch). The TypeScript engine is tested against it token for token.
+
+Algorithm, exactly:
+  canvas = prefix_ids + [mask] * n + suffix_ids   (no BOS/EOS added: the caller passes ids)
+  while a span position is still masked:
+      one full forward over the canvas (positions 0..len-1)
+      at every masked span position: p = softmax(logits) in float64 with the mask id excluded;
+          token = argmax p (ties -> lowest id); confidence = max p
+      commit every masked position whose confidence >= threshold, and always the single most confident
+          one (ties -> leftmost position); threshold >= 1.0 commits exactly that one per step
+      for every token committed as <|pad|>: each still-masked span position to its right becomes <|pad|>
+  result = the span's tokens with every <|pad|> removed; also the number of forwards.
+
+CLI (JSON in, JSON out):
+  python -m diffill_trainer.sample --model DIR --ids-json '{"prefix":[..],"suffix":[..],"n":32,"threshold":1.0}'
+  `--ids-json -` reads the request from stdin; a JSON list of requests gives a list of results.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .errors import TrainerError
+from .model import DiffusionLM
+
+
+@dataclass
+class InfillResult:
+    tokens: list[int]  # the span with pads removed
+    span: list[int]  # the span as committed, pads included
+    forwards: int
+    trace: list[list[list[int]]] = field(default_factory=list)  # per forward: [[position, token], ...]
+
+
+def step_choice(logits: np.ndarray, mask_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """logits [M, V] at the masked positions -> (token [M], confidence [M]) in float64."""
+    x = logits.astype(np.float64)
+    x[:, mask_id] = -np.inf
+    x = x - x.max(axis=1, keepdims=True)
+    p = np.exp(x)
+    p /= p.sum(axis=1, keepdims=True)
+    tok = p.argmax(axis=1)  # numpy's argmax returns the first (lowest id) maximum
+    return tok, p[np.arange(len(tok)), tok]
+
+
+@torch.no_grad()
+def infill(model: DiffusionLM, prefix: list[int], suffix: list[int], n: int, *, mask_id: int, pad_id: int,
+           threshold: float = 1.0, device: str = "cpu") -> InfillResult:
+    if n <= 0:
+        return InfillResult([], [], 0)
+    canvas = torch.tensor([list(prefix) + [mask_id] * n + list(suffix)], dtype=torch.long, device=device)
+    lo = len(prefix)
+    span = canvas[0, lo:lo + n]  # a view: commits below write into the canvas
+    forwards, trace = 0, []
+    while True:
+        masked = (span == mask_id).nonzero().flatten()
+        if masked.numel() == 0:
+            break
+        logits = model(canvas)[0, lo + masked].float().cpu().numpy()
+        forwards += 1
+        tok, conf = step_choice(logits, mask_id)
+        best = int(np.argmax(conf))  # first maximum = leftmost position
+        if threshold >= 1.0:
+            chosen = np.zeros(len(conf), dtype=bool)
+        else:
+            chosen = conf >= threshold
+        chosen[best] = True
+        committed = []
+        positions = masked.cpu().numpy()
+        for j in np.flatnonzero(chosen):
+            span[int(positions[j])] = int(tok[j])
+            committed.append([lo + int(positions[j]), int(tok[j])])
+        pad_positions = [p - lo for p, t in committed if t == pad_id]
+        if pad_positions:
+            first_pad = min(pad_positions)
+            rest = (span == mask_id).nonzero().flatten()
+            for r in rest[rest > first_pad].tolist():
+                span[r] = pad_id
+                committed.append([lo + r, pad_id])
+        trace.append(sorted(committed))
+    span_list = span.tolist()
+    return InfillResult([t for t in span_list if t != pad_id], span_list, forwards, trace)
+
+
+def _run(model, cfg, req: dict) -> dict:
+    special = cfg["special_tokens"]
+    for key in ("prefix", "suffix", "n"):
+        if key not in req:
+            raise ValueError(f"request lacks {key!r}")
+    vocab = cfg["architecture"]["vocab_size"]
+    ids = list(req["prefix"]) + list(req["suffix"])
+    if any((not isinstance(i, int)) or i < 0 or i >= vocab for i in ids):
+        raise ValueError(f"ids must be integers in [0, {vocab})")
+    res = infill(model, req["prefix"], req["suffix"], int(req["n"]), mask_id=special["mask"],
+                 pad_id=special["pad"], threshold=float(req.get("threshold", 1.0)))
+    return {"tokens": res.tokens, "span": res.span, "forwards": res.forwards, "trace": res.trace}
+
+
+def main(argv=None) -> int:
+    from .modelio import load_model_dir
+
+    ap = argparse.ArgumentParser(prog="python -m diffill_trainer.sample", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="model directory")
+    ap.add_argument("--ids-json", required=True, help="request JSON, or - for stdin")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)  # single-threaded matmuls: deterministic and cheap on shared cores
+    try:
+        req = json.loads(sys.stdin.read() if args.ids_json == "-" else args.ids_json)
+        model, cfg = load_model_dir(args.model)
+        out = [_run(model, cfg, r) for r in req] if isinstance(req, list) else _run(model, cfg, req)
+    except (ValueError, TypeError, KeyError, TrainerError) as e:
+        sys.stdout.write(json.dumps({"error": str(e)}) + "\n")
+        return 2
+    sys.stdout.write(json.dumps(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
