@@ -1,0 +1,142 @@
+// `diffill train`: trains a model with the Python trainer, showing progress in the terminal.
+// The work is done by server/training/orchestrator.ts; this file is argument parsing and display.
+import { parseArgs } from 'node:util';
+import type { Command } from '../command';
+import { UsageError } from '../command';
+import { DEVICES, PRESETS, train, type Budget, type Device, type Preset, type TrainRequest } from '../../training/orchestrator';
+import { ProgressBar, formatCount, formatDuration } from '../../training/progress-bar';
+import { TrainerError } from '../../training/trainer-error';
+
+const USAGE = `Usage: diffill train --preset tiny|small|base --data PATH --out DIR [options]
+
+Trains a masked diffusion model with the Python trainer (PyTorch) and writes a model directory
+(config.json, tokenizer.json, model.onnx, model.safetensors, loss.svg, README.md) to DIR.
+
+Options:
+  --preset NAME      model size: ${PRESETS.join(', ')}
+  --data PATH        packed corpus directory, .tar.xz bundle, or a folder/file of plain text
+  --out DIR          model directory to write (written atomically: all or nothing)
+  --device D         ${DEVICES.join(' | ')} (default auto: CUDA when available)
+  --steps N          train for N optimizer steps        } at most one of these;
+  --tokens N         train on N tokens                  } default: the preset's
+  --minutes M        train for M minutes of wall time   } own budget
+  --resume           continue from DIR's checkpoint
+  --seed S           random seed (default 0)
+  --init DIR         start from this model directory (fine-tuning)
+  --facts FILE       fine-tune on facts: each non-empty line is one example
+  --python PATH      Python interpreter (default: $DIFFILL_PYTHON, then .venv/bin/python, then python3)
+
+Ctrl-C stops the trainer cleanly (no model is written); press it twice to kill it at once.
+The trainer's environment is created with: npm run setup:python`;
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\s*[0-9.e+]+\s*$/i.test(value) || !Number.isInteger(n) || n <= 0) throw new UsageError(`--${flag} needs a positive integer, got '${value}'`);
+  return n;
+}
+
+/** argv -> a checked TrainRequest; throws UsageError for anything malformed. */
+export function parseTrainArgs(argv: string[]): TrainRequest {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        preset: { type: 'string' },
+        data: { type: 'string' },
+        out: { type: 'string' },
+        device: { type: 'string' },
+        steps: { type: 'string' },
+        tokens: { type: 'string' },
+        minutes: { type: 'string' },
+        resume: { type: 'boolean' },
+        python: { type: 'string' },
+        seed: { type: 'string' },
+        init: { type: 'string' },
+        facts: { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${USAGE}`);
+  }
+  if (values.preset === undefined) throw new UsageError(`--preset is required (${PRESETS.join(', ')})`);
+  if (!(PRESETS as readonly string[]).includes(values.preset)) throw new UsageError(`unknown preset '${values.preset}' (use ${PRESETS.join(', ')})`);
+  if (values.out === undefined) throw new UsageError('--out DIR is required');
+  if (values.data === undefined && values.facts === undefined) throw new UsageError('--data PATH is required (or --facts FILE to fine-tune)');
+  if (values.device !== undefined && !(DEVICES as readonly string[]).includes(values.device)) {
+    throw new UsageError(`unknown device '${values.device}' (use ${DEVICES.join(', ')})`);
+  }
+  const budgets = (['steps', 'tokens', 'minutes'] as const).filter((k) => values[k] !== undefined);
+  if (budgets.length > 1) throw new UsageError(`give at most one of --steps, --tokens, --minutes (got ${budgets.map((b) => `--${b}`).join(' and ')})`);
+  let budget: Budget | undefined;
+  if (values.steps !== undefined) budget = { steps: positiveInt('steps', values.steps) };
+  if (values.tokens !== undefined) budget = { tokens: positiveInt('tokens', values.tokens) };
+  if (values.minutes !== undefined) {
+    const m = Number(values.minutes);
+    if (!Number.isFinite(m) || m <= 0 || values.minutes.trim() === '') throw new UsageError(`--minutes needs a positive number, got '${values.minutes}'`);
+    budget = { minutes: m };
+  }
+  let seed: number | undefined;
+  if (values.seed !== undefined) {
+    seed = Number(values.seed);
+    if (!/^\d+$/.test(values.seed) || !Number.isSafeInteger(seed)) throw new UsageError(`--seed needs a non-negative integer, got '${values.seed}'`);
+  }
+  return {
+    preset: values.preset as Preset,
+    data: values.data,
+    out: values.out,
+    device: values.device as Device | undefined,
+    budget,
+    resume: values.resume === true,
+    seed,
+    init: values.init,
+    facts: values.facts,
+    python: values.python,
+  };
+}
+
+export const command: Command = {
+  name: 'train',
+  summary: 'Train a model with the Python trainer (progress bar, Ctrl-C to stop)',
+  usage: USAGE,
+  async run(argv: string[]): Promise<number> {
+    const request = parseTrainArgs(argv);
+    const bar = new ProgressBar(process.stderr);
+    const controller = new AbortController();
+    const force = new AbortController();
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts++;
+      if (interrupts === 1) {
+        bar.log('stopping the trainer (it finishes its current step; Ctrl-C again to kill it now)...');
+        controller.abort();
+      } else {
+        force.abort();
+      }
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const result = await train(request, {
+        signal: controller.signal,
+        forceSignal: force.signal,
+        onPython: (p) => bar.log(`python ${p.pythonVersion} (${p.executable}), torch ${p.torchVersion}${p.cudaAvailable ? ', CUDA available' : ''}`),
+        onProgress: (event) => bar.handle(event),
+      }).finally(() => bar.finish());
+      const d = result.done;
+      process.stdout.write(
+        `model written to ${d.model_dir}: ${d.steps} steps, ${formatCount(d.tokens)} tokens, ` +
+          `held-out loss ${d.val_loss === null ? 'n/a' : d.val_loss.toFixed(3)}, ${formatDuration(d.wall_s)}\n`,
+      );
+      return 0;
+    } catch (err) {
+      if (err instanceof TrainerError && err.kind === 'cancelled') {
+        process.stderr.write(`diffill: ${err.summary}\n`);
+        return 130;
+      }
+      throw err;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+  },
+};

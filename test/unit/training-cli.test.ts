@@ -1,0 +1,73 @@
+// `diffill train` arguments -> a checked request -> the trainer's command line, and the errors a
+// user sees for bad input (before any Python starts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { parseTrainArgs } from '../../server/src/commands/train';
+import { UsageError } from '../../server/src/command';
+import { buildTrainerArgs, checkTrainRequest } from '../../server/training/orchestrator';
+import { TrainerError } from '../../server/training/trainer-error';
+
+const ROOT = path.resolve(__dirname, '../..');
+
+test('arguments become a request and then the trainer command line', () => {
+  const req = parseTrainArgs(['--preset', 'tiny', '--data', 'corpus', '--out', 'models/x', '--steps', '40', '--seed', '7', '--device', 'cpu', '--resume']);
+  assert.deepEqual(req.budget, { steps: 40 });
+  assert.equal(req.seed, 7);
+  assert.equal(req.resume, true);
+  assert.deepEqual(buildTrainerArgs(req, '/work'), [
+    '--preset', 'tiny', '--out', '/work/models/x', '--data', '/work/corpus', '--device', 'cpu', '--steps', '40', '--resume', '--seed', '7',
+  ]);
+  const finetune = parseTrainArgs(['--preset', 'small', '--facts', 'facts.txt', '--init', 'models/default', '--out', '/abs/out', '--minutes', '2.5']);
+  assert.deepEqual(buildTrainerArgs(finetune, '/w'), [
+    '--preset', 'small', '--out', '/abs/out', '--minutes', '2.5', '--init', '/w/models/default', '--facts', '/w/facts.txt',
+  ]);
+  assert.deepEqual(parseTrainArgs(['--preset', 'base', '--data', 'd', '--out', 'o', '--tokens', '1e6']).budget, { tokens: 1_000_000 });
+});
+
+test('malformed arguments are usage errors', () => {
+  const bad: [string[], RegExp][] = [
+    [['--data', 'd', '--out', 'o'], /--preset is required/],
+    [['--preset', 'huge', '--data', 'd', '--out', 'o'], /unknown preset 'huge'/],
+    [['--preset', 'tiny', '--data', 'd'], /--out DIR is required/],
+    [['--preset', 'tiny', '--out', 'o'], /--data PATH is required/],
+    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--steps', '10', '--tokens', '5'], /at most one of/],
+    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--steps=-3'], /--steps needs a positive integer/],
+    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--steps', '0'], /--steps needs a positive integer/],
+    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--steps', '2.5'], /--steps needs a positive integer/],
+    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--minutes', 'soon'], /--minutes needs a positive number/],
+    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--seed=-1'], /--seed needs a non-negative integer/],
+    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--device', 'tpu'], /unknown device 'tpu'/],
+    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--bogus'], /Unknown option '--bogus'/],
+  ];
+  for (const [argv, message] of bad) assert.throws(() => parseTrainArgs(argv), (e: unknown) => e instanceof UsageError && message.test(e.message), argv.join(' '));
+});
+
+test('paths are checked before anything starts', () => {
+  const base = { preset: 'tiny' as const, out: path.join(ROOT, 'no-such-out') };
+  const kindOf = (f: () => void) => {
+    try {
+      f();
+    } catch (e) {
+      assert.ok(e instanceof TrainerError);
+      return `${e.kind}: ${e.summary}`;
+    }
+    return 'ok';
+  };
+  assert.match(kindOf(() => checkTrainRequest({ ...base, data: 'no/such/corpus' }, ROOT)), /^bad_data: --data no\/such\/corpus: no such file/);
+  assert.match(kindOf(() => checkTrainRequest({ ...base, data: 'README.md', init: 'README.md' }, ROOT)), /^bad_data: --init README\.md: not a model directory/);
+  assert.match(kindOf(() => checkTrainRequest({ ...base, facts: 'docs' }, ROOT)), /^bad_data: --facts docs: not a file/);
+  assert.match(kindOf(() => checkTrainRequest({ ...base, data: 'README.md', out: 'README.md' }, ROOT)), /^bad_arguments: --out README\.md exists and is not a directory/);
+  assert.equal(kindOf(() => checkTrainRequest({ ...base, data: 'README.md', budget: { steps: 3 } }, ROOT)), 'ok');
+});
+
+test('the CLI reports a bad --data path in one line and exits 1', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'train', '--preset', 'tiny', '--data', 'no/such/corpus', '--out', 'unused'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, 'diffill: --data no/such/corpus: no such file or directory\n');
+  assert.equal(r.stdout, '');
+});
