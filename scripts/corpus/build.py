@@ -76,7 +76,14 @@ def collect(sources: list[manifest.Source], cache: str, workers: int, fetch_work
                                                                refused=f"processing error: {type(e).__name__}: {e}")
                     r = results[s.key]
                     log(f"{s.key}: {r.refused or str(len(r.docs)) + ' files'}")
-    return [results[s.key] for s in sources]
+    out = []
+    for s in sources:
+        r = results[s.key]
+        # The split unit comes from the manifest as it is now, not from a cached result
+        # produced before a family override was added.
+        r.family = s.family
+        out.append(r)
+    return out
 
 
 def deduplicate(results: list[package.PackageResult], seed: int) -> tuple[list[tuple[package.PackageResult, package.Doc]], Counter]:
