@@ -1,0 +1,50 @@
+// Sampler values in force: the configured settings, overridden for this session by
+// `diffill/setSamplerOptions` (the guidance quick pick, or a Neovim user command).
+import type { EffectiveSamplerOptions, SamplerOverrides } from '../protocol';
+import type { Settings } from './settings';
+
+/** Thrown for an override that is not a finite number in range; answered as InvalidParams. */
+export class SamplerOptionsError extends Error {
+  override readonly name = 'SamplerOptionsError';
+}
+
+const LIMITS = {
+  guidance: [0, 5],
+  temperature: [0, 5],
+  steps: [1, 1024],
+} as const;
+
+export class SamplerState {
+  private overrides: { guidance: number | null; temperature: number | null; steps: number | null } = {
+    guidance: null,
+    temperature: null,
+    steps: null,
+  };
+
+  /** Applies the given fields (null clears one); all are checked before any is applied. */
+  set(params: SamplerOverrides): void {
+    const next = { ...this.overrides };
+    for (const key of ['guidance', 'temperature', 'steps'] as const) {
+      const value = params[key];
+      if (value === undefined) continue;
+      if (value === null) {
+        next[key] = null;
+        continue;
+      }
+      const [lo, hi] = LIMITS[key];
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value > hi || (key === 'steps' && !Number.isInteger(value))) {
+        throw new SamplerOptionsError(`${key} must be ${key === 'steps' ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${JSON.stringify(value)}`);
+      }
+      next[key] = value;
+    }
+    this.overrides = next;
+  }
+
+  effective(settings: Settings): EffectiveSamplerOptions {
+    return {
+      guidance: this.overrides.guidance ?? settings.guidance,
+      temperature: this.overrides.temperature ?? 0,
+      steps: this.overrides.steps,
+    };
+  }
+}

@@ -1,0 +1,244 @@
+// Wires the language server onto a connection: capabilities, settings (pulled through
+// workspace/configuration into one typed object), dynamic registration of inline completions, and
+// the handler table. Handlers live in their own files; this file only connects them.
+import {
+  DidChangeConfigurationNotification,
+  ErrorCodes,
+  InlineCompletionRequest,
+  ResponseError,
+  TextDocumentSyncKind,
+  TextDocuments,
+  type Connection,
+  type Disposable,
+  type InitializeParams,
+  type InitializeResult,
+} from 'vscode-languageserver';
+import { TextDocument } from 'vscode-languageserver-textdocument';
+import { uriToPath } from './uri-path';
+import {
+  FillBlanksRequest,
+  FinetuneCancelRequest,
+  FinetuneProgressNotification,
+  FinetuneRequest,
+  SetSamplerOptionsRequest,
+  UsePreviousModelRequest,
+  StatusNotification,
+  WriteBeforeRequest,
+  type EffectiveSamplerOptions,
+} from '../protocol';
+import type { EngineLoader } from './engine-adapter';
+import { fillBlanks } from './fill-blanks';
+import { activeStoreModel, FinetuneJob } from './finetune-job';
+import type { HandlerContext } from './handler-context';
+import { InlineCompletionHandler } from './inline-completion';
+import { describeError, type Logger } from './logger';
+import { ModelHost } from './model-host';
+import { toResponseError } from './request-errors';
+import { SamplerState } from './sampler-options';
+import { DEFAULT_SETTINGS, parseSettings, type Settings } from './settings';
+import { StatusReporter } from './status';
+import { writeBefore } from './write-before';
+
+export interface ServerOptions {
+  /** Model used when `diffill.modelPath` is empty (`--model`, else the shipped model). */
+  defaultModelDir: string;
+  loader: EngineLoader;
+  /** Version reported in serverInfo. */
+  version: string;
+}
+
+export interface DiffillServer {
+  /** Current typed settings (for tests and diagnostics). */
+  readonly settings: Settings;
+  readonly host: ModelHost;
+  /** The model served when diffill.modelPath is empty (the workspace's active fine-tune, else the shipped one). */
+  readonly defaultModelDir: string;
+}
+
+/** Sent by the VS Code client in initializationOptions.finetune; other editors may pass it too. */
+interface FinetuneInit {
+  workspace?: string;
+  storageDir?: string;
+}
+
+export function startServer(connection: Connection, options: ServerOptions): DiffillServer {
+  const log: Logger = {
+    info: (m) => connection.console.info(m),
+    warn: (m) => connection.console.warn(m),
+    error: (m) => connection.console.error(m),
+  };
+  const documents = new TextDocuments(TextDocument);
+  const status = new StatusReporter((s) => void connection.sendNotification(StatusNotification, s).catch(() => undefined));
+  const host = new ModelHost(options.loader, status, log);
+  const sampler = new SamplerState();
+  let settings: Settings = { ...DEFAULT_SETTINGS };
+  const ctx: HandlerContext = { documents, host, settings: () => settings, sampler, log };
+  const inline = new InlineCompletionHandler(ctx);
+
+  let pullConfiguration = false;
+  let dynamicInline = false;
+  let pushedSettings: unknown = undefined;
+  let inlineRegistration: Promise<Disposable> | null = null;
+  let applying: Promise<void> = Promise.resolve();
+  // The workspace's fine-tuned model (if any) replaces the shipped one as the default, once found.
+  let defaultModelDir = options.defaultModelDir;
+  let storeLocation: FinetuneInit | null = null;
+  let storeChecked = false;
+  const finetuneJob = new FinetuneJob({
+    host,
+    status,
+    log,
+    settings: () => settings,
+    shippedModelDir: options.defaultModelDir,
+    defaultModelDir: () => defaultModelDir,
+    setDefaultModelDir: (dir) => {
+      defaultModelDir = dir;
+    },
+    sendProgress: (p) => void connection.sendNotification(FinetuneProgressNotification, p).catch(() => undefined),
+  });
+
+  connection.onInitialize((params: InitializeParams): InitializeResult => {
+    const caps = params.capabilities;
+    pullConfiguration = caps.workspace?.configuration === true;
+    dynamicInline = caps.textDocument?.inlineCompletion?.dynamicRegistration === true;
+    // Editors without workspace/configuration (or before it answers) may pass settings here.
+    const init = params.initializationOptions as { settings?: unknown; finetune?: FinetuneInit } | undefined;
+    pushedSettings = init?.settings;
+    const folder = params.workspaceFolders?.[0]?.uri ?? params.rootUri ?? null;
+    const workspace = init?.finetune?.workspace ?? (folder !== null ? uriToPath(folder) : null);
+    if (workspace !== null) storeLocation = { workspace, ...(init?.finetune?.storageDir ? { storageDir: init.finetune.storageDir } : {}) };
+    return {
+      capabilities: {
+        textDocumentSync: TextDocumentSyncKind.Incremental,
+        // Registered later (and unregistered when disabled) when the client allows it.
+        ...(dynamicInline ? {} : { inlineCompletionProvider: true }),
+      },
+      serverInfo: { name: 'diffill', version: options.version },
+    };
+  });
+
+  connection.onInitialized(() => {
+    if (pullConfiguration) {
+      void connection.client.register(DidChangeConfigurationNotification.type, { section: 'diffill' }).catch(() => undefined);
+    }
+    scheduleRefresh();
+  });
+
+  connection.onDidChangeConfiguration((change) => {
+    const pushed = (change.settings as { diffill?: unknown } | null | undefined)?.diffill;
+    if (pushed !== undefined) pushedSettings = pushed;
+    scheduleRefresh();
+  });
+
+  function scheduleRefresh(): void {
+    applying = applying.then(refresh).catch((err: unknown) => log.error(`applying settings failed: ${describeError(err)}`));
+  }
+
+  async function refresh(): Promise<void> {
+    let raw: unknown = pushedSettings;
+    if (pullConfiguration) {
+      try {
+        raw = await connection.workspace.getConfiguration('diffill');
+      } catch (err) {
+        log.warn(`workspace/configuration failed, using defaults: ${describeError(err)}`);
+      }
+    }
+    const parsed = parseSettings(raw);
+    for (const problem of parsed.problems) log.warn(`ignored setting ${problem}`);
+    if (!storeChecked) {
+      storeChecked = true;
+      if (storeLocation?.workspace !== undefined) {
+        try {
+          const active = await activeStoreModel(storeLocation.workspace, storeLocation.storageDir, options.defaultModelDir);
+          if (active?.source === 'store') {
+            defaultModelDir = active.dir;
+            log.info(`serving this workspace's fine-tuned model ${active.id}`);
+          }
+        } catch (err) {
+          log.warn(`the workspace's model store could not be read, serving the shipped model: ${describeError(err)}`);
+        }
+      }
+    }
+    await apply(parsed.settings);
+  }
+
+  async function apply(next: Settings): Promise<void> {
+    const before = settings;
+    settings = next;
+    if (JSON.stringify(before) !== JSON.stringify(next)) inline.cache.clear();
+    const modelChanged = await host.configure(next.modelPath.trim() || defaultModelDir, next.threads);
+    if (next.enable) {
+      if (dynamicInline && inlineRegistration === null) {
+        // documentSelector null: the client's own selector (file and untitled documents).
+        inlineRegistration = connection.client.register(InlineCompletionRequest.type, { documentSelector: null });
+      }
+      if (!host.loaded && (modelChanged || status.state !== 'error')) status.update({ state: 'idle', model: null });
+    } else {
+      if (inlineRegistration !== null) {
+        const registration = inlineRegistration;
+        inlineRegistration = null;
+        (await registration.catch(() => null))?.dispose();
+      }
+      // Off means off: no model in memory, no work.
+      await host.release();
+      status.update({ state: 'disabled' });
+    }
+    status.update({ guidance: sampler.effective(next).guidance });
+  }
+
+  const disabledError = () =>
+    new ResponseError(ErrorCodes.InvalidRequest, 'Diffill is disabled (setting diffill.enable is false)');
+
+  connection.languages.inlineCompletion.on(async (params, token) => {
+    if (!settings.enable) return null;
+    try {
+      return await inline.handle(params, token);
+    } catch (err) {
+      // Ghost text is best effort: an unexpected failure is logged, never shown as a popup.
+      log.error(`inline completion failed: ${describeError(err)}`);
+      return null;
+    }
+  });
+  connection.onRequest(FillBlanksRequest, (params, token) => (settings.enable ? fillBlanks(ctx, params, token) : Promise.reject(disabledError())));
+  connection.onRequest(WriteBeforeRequest, (params, token) => (settings.enable ? writeBefore(ctx, params, token) : Promise.reject(disabledError())));
+  connection.onRequest(SetSamplerOptionsRequest, (params): EffectiveSamplerOptions => {
+    try {
+      sampler.set(params ?? {});
+    } catch (err) {
+      throw toResponseError('set sampler options', err, log);
+    }
+    const effective = sampler.effective(settings);
+    // Cached completions were made with the old options.
+    inline.cache.clear();
+    log.info(`sampler options: guidance ${effective.guidance}, temperature ${effective.temperature}, steps ${effective.steps ?? 'default'}`);
+    status.update({ guidance: effective.guidance });
+    return effective;
+  });
+
+  // Requests may leave out the workspace (other editors): then the server's own folder and store.
+  const withWorkspace = <T extends { workspace?: string; storageDir?: string }>(p: T): T => {
+    const workspace = p?.workspace || storeLocation?.workspace || '';
+    const sameFolder = storeLocation !== null && workspace === storeLocation.workspace;
+    const storageDir = p?.storageDir ?? (sameFolder ? storeLocation?.storageDir : undefined);
+    return { ...p, workspace, ...(storageDir !== undefined ? { storageDir } : {}) };
+  };
+  connection.onRequest(FinetuneRequest, (params, token) => finetuneJob.run(withWorkspace(params), token));
+  connection.onRequest(FinetuneCancelRequest, () => ({ cancelled: finetuneJob.cancel() }));
+  connection.onRequest(UsePreviousModelRequest, (params) => finetuneJob.usePrevious(withWorkspace(params)));
+
+  documents.onDidClose((e) => inline.forget(e.document.uri));
+  connection.onShutdown(async () => {
+    finetuneJob.cancel();
+    await host.dispose();
+  });
+  documents.listen(connection);
+  return {
+    get settings() {
+      return settings;
+    },
+    host,
+    get defaultModelDir() {
+      return defaultModelDir;
+    },
+  };
+}
