@@ -1,10 +1,11 @@
 """Evaluate an existing model directory on held-out data: `python -m diffill_trainer.evaluate_cli`.
 
-    python -m diffill_trainer.evaluate_cli --model DIR (--data PATH | --facts FILE)
+    python -m diffill_trainer.evaluate_cli --model DIR [--model DIR ...] (--data PATH | --facts FILE)
         [--seq-len L] [--windows N] [--cases N] [--device auto|cpu|cuda]
 
-Prints one JSON object on stdout: `{"model", "val_loss", "infill_exact", "seq_len", "windows", "val_tokens",
-"data"}`, or `{"error": message, "kind": kind}` with exit code 1 (2 for bad arguments).
+Prints one JSON line per model, in order: `{"model", "val_loss", "infill_exact", "seq_len", "windows",
+"val_tokens", "data"}`; or `{"error": message, "kind": kind}` with exit code 1 (2 for bad arguments).
+Several models in one call share the interpreter start and the data loading.
 
 Fine-tuning compares the base model and the candidate on the *same* held-out slice with the same draws:
 the data is read exactly as the trainer reads it (`load_corpus` / `load_facts`, the held-out split by file),
@@ -28,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m diffill_trainer.evaluate_cli", description="Held-out loss and infill exact match.")
-    ap.add_argument("--model", required=True, help="model directory (docs/model-format.md)")
+    ap.add_argument("--model", required=True, action="append", help="model directory (docs/model-format.md); repeatable")
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="packed corpus dir, .tar.xz bundle, or a folder/file of plain text")
     src.add_argument("--facts", help="facts file: each non-empty line is one example (evaluated on the facts)")
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def evaluate(args) -> dict:
+def evaluate(args, model_arg: str) -> dict:
     import torch
 
     from .data import load_corpus, load_facts
@@ -52,7 +53,7 @@ def evaluate(args) -> dict:
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    model_dir = Path(args.model)
+    model_dir = Path(model_arg)
     cfg = read_config(model_dir)
     vocab = load_vocab(model_dir / cfg.get("tokenizer", "tokenizer.json"))
     corpus = load_facts(args.facts, vocab) if args.facts else load_corpus(args.data, vocab)
@@ -80,7 +81,8 @@ def main(argv=None) -> int:
                           "kind": "missing_dependency"}))
         return 1
     try:
-        print(json.dumps(evaluate(args)))
+        for model in args.model:
+            print(json.dumps(evaluate(args, model)), flush=True)
         return 0
     except BadArguments as e:
         print(json.dumps({"error": str(e), "kind": e.kind}))
