@@ -31,13 +31,23 @@ export interface SamplerOptions {
 
 /** How much text around the gap the model sees. */
 export interface ContextOptions {
-  /** Total token budget for prefix + suffix. */
+  /** Token budget for the text around the gap(s) (BOS/EOS markers not counted). */
   maxContextTokens: number;
   /** Share of the budget given to the prefix when both sides are long (0..1). */
   prefixShare: number;
 }
 
-export interface InfillRequest {
+/** Cancellation and scheduling controls shared by every request. */
+export interface RequestControl {
+  /** Cancels the request between forwards; the promise then rejects with an AbortError. */
+  signal?: AbortSignal;
+  /** Requests of one group (e.g. one editor document) can pre-empt each other. */
+  group?: string;
+  /** Abort every older queued or running request of the same group before this one runs. */
+  preempt?: boolean;
+}
+
+export interface InfillRequest extends RequestControl {
   /** Text before the gap. */
   prefix: string;
   /** Text after the gap. */
@@ -46,12 +56,11 @@ export interface InfillRequest {
   maxTokens?: number;
   sampler?: Partial<SamplerOptions>;
   context?: Partial<ContextOptions>;
-  signal?: AbortSignal;
 }
 
 export interface GenerationStats {
   latencyMs: number;
-  /** ONNX forwards run (a batched CFG forward counts once). */
+  /** Denoising forwards (a guided step, conditional and unconditional row together, counts once). */
   forwards: number;
   /** Tokens committed (not counting trailing [PAD]). */
   tokens: number;
@@ -63,7 +72,7 @@ export interface InfillResult extends GenerationStats {
   text: string;
 }
 
-export interface FillRequest {
+export interface FillRequest extends RequestControl {
   /** The whole document. */
   text: string;
   /** Character ranges [start, end) to fill, non-overlapping, in document order. */
@@ -71,7 +80,6 @@ export interface FillRequest {
   maxTokensPerBlank?: number;
   sampler?: Partial<SamplerOptions>;
   context?: Partial<ContextOptions>;
-  signal?: AbortSignal;
 }
 
 export interface FillResult extends GenerationStats {
@@ -79,7 +87,7 @@ export interface FillResult extends GenerationStats {
   fills: string[];
 }
 
-export interface BeforeRequest {
+export interface BeforeRequest extends RequestControl {
   /** Text that must follow what is written (the anchor line and below). */
   suffix: string;
   /** Text above the insertion point (may be empty). */
@@ -87,5 +95,4 @@ export interface BeforeRequest {
   maxTokens?: number;
   sampler?: Partial<SamplerOptions>;
   context?: Partial<ContextOptions>;
-  signal?: AbortSignal;
 }

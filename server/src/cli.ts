@@ -6,7 +6,14 @@ import { UsageError } from './command';
 type Loader = () => Promise<Command>;
 
 const commands: ReadonlyArray<readonly [string, string, Loader]> = [
-  ['tokenize', 'Tokenize a file: token count, characters per token, tokens/second', async () => (await import('./commands/tokenize')).default],
+  ['tokenize', 'Tokenize a file: token count, characters per token, tokens/second', async () => (await import('./commands/tokenize.js')).command],
+  ['train', 'Train a model with the Python trainer (progress bar, Ctrl-C to stop)', async () => (await import('./commands/train.js')).command],
+  ['finetune', 'Fine-tune the model on a workspace (or a facts file) and make it the active model', async () => (await import('./commands/finetune.js')).command],
+  ['lsp', 'Run the language server (--stdio or --node-ipc)', async () => (await import('./commands/lsp.js')).command],
+  ['infill', 'Fill the gap of each JSON-lines task (prompt + suffix)', async () => (await import('./commands/infill.js')).command],
+  ['fill', 'Fill every blank (___) of a document jointly', async () => (await import('./commands/fill.js')).command],
+  ['before', 'Write what comes before line N of a file', async () => (await import('./commands/before.js')).command],
+  ['bench', 'Benchmark the sampler settings on the fixed infill task suite', async () => (await import('./commands/bench.js')).command],
 ];
 
 function help(): string {

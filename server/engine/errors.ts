@@ -1,0 +1,35 @@
+// Typed errors of the engine. Their messages are written for the user: the CLI prints them as is.
+
+/** A model directory that is missing, unreadable, corrupt, or whose parts disagree. */
+export class ModelError extends Error {
+  override readonly name = 'ModelError';
+  constructor(
+    /** The file at fault (a path inside the model directory, or the directory itself). */
+    readonly file: string,
+    /** What is wrong with it, in words. */
+    readonly problem: string,
+  ) {
+    super(`model file ${file}: ${problem}`);
+  }
+}
+
+/** A request that was cancelled (its AbortSignal fired, or a newer request pre-empted it). */
+export class AbortError extends Error {
+  override readonly name = 'AbortError';
+  constructor(message = 'the request was cancelled') {
+    super(message);
+  }
+}
+
+/** A request the engine cannot serve as asked (too long for the model, bad option value...). */
+export class RequestError extends Error {
+  override readonly name = 'RequestError';
+}
+
+/** Throws AbortError when the signal has fired; called between forwards. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) {
+    const reason: unknown = signal.reason;
+    throw reason instanceof AbortError ? reason : new AbortError();
+  }
+}

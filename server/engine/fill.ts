@@ -1,0 +1,37 @@
+// Fill every blank of a document jointly: one canvas with a run of masks per blank, so each fill sees
+// the others as they are decoded.
+import type { FillRequest, FillResult } from './api';
+import { buildCanvas, checkMaxTokens } from './canvas';
+import { RequestError } from './errors';
+import type { Model } from './model';
+import { DEFAULT_MAX_TOKENS, resolveContext, resolveSampler } from './options';
+import { sample } from './sampler';
+
+export async function fill(model: Model, request: FillRequest): Promise<FillResult> {
+  const started = performance.now();
+  const sampler = resolveSampler(request.sampler);
+  const n = checkMaxTokens(request.maxTokensPerBlank ?? DEFAULT_MAX_TOKENS.fillPerBlank, 'maxTokensPerBlank');
+  if (request.blanks.length === 0) {
+    return { fills: [], latencyMs: performance.now() - started, forwards: 0, tokens: 0, truncated: false };
+  }
+  const texts: string[] = [];
+  let at = 0;
+  request.blanks.forEach(({ start, end }, k) => {
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < at || end < start || end > request.text.length) {
+      throw new RequestError(`blank ${k} [${start}, ${end}) is out of order, overlapping or outside the text`);
+    }
+    texts.push(request.text.slice(at, start));
+    at = end;
+  });
+  texts.push(request.text.slice(at));
+  const lengths = request.blanks.map(() => n);
+  const canvas = buildCanvas(model, texts, lengths, resolveContext(request.context));
+  const out = await sample(model, canvas, sampler, request.signal);
+  return {
+    fills: out.spans.map((ids) => model.tokenizer.decode(ids)),
+    latencyMs: performance.now() - started,
+    forwards: out.forwards,
+    tokens: out.tokens,
+    truncated: out.truncated,
+  };
+}

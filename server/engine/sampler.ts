@@ -1,0 +1,199 @@
+// The reverse-diffusion sampler: starting from a canvas whose spans are all [MASK], each step runs one
+// forward and commits tokens, until no mask is left.
+//
+// Commit rule (confidence order): every eligible masked position whose confidence >= threshold, and at
+// least the most confident one (ties: leftmost), and at least ceil(masked / steps left) so that `steps`
+// bounds the number of forwards. threshold = 1 therefore commits exactly one token per step when steps
+// >= span length; this greedy path is the reference algorithm of the trainer's sampler, token for token.
+// A committed [PAD] turns every still-masked position to its right in the same span into [PAD]
+// (variable-length infill); [PAD]s are dropped from the result.
+import type { SamplerOptions } from './api';
+import { createDenoiser } from './denoiser';
+import { throwIfAborted } from './errors';
+import type { Model } from './model';
+import { Prng } from './prng';
+import { type Choice, type GreedyScan, advanceScan, chooseSampled, startScan, tokenProbability } from './scoring';
+
+export interface Span {
+  /** Canvas index of the span's first token. */
+  start: number;
+  length: number;
+}
+
+export interface Canvas {
+  /** The whole sequence the model sees; span positions hold the mask id. */
+  ids: Int32Array;
+  /** Non-overlapping, ascending. */
+  spans: readonly Span[];
+}
+
+export interface SampleResult {
+  /** Per span: committed tokens in order, [PAD] removed. */
+  spans: number[][];
+  forwards: number;
+  /** Non-[PAD] tokens committed. */
+  tokens: number;
+  /** True when the time budget ended decoding early (the remaining masks were filled greedily at once). */
+  truncated: boolean;
+}
+
+/** Sees every step's commits: [position, token] sorted by position, [PAD] broadcasts included. */
+export type StepObserver = (step: number, commits: Array<[number, number]>) => void;
+
+export async function sample(
+  model: Model,
+  canvas: Canvas,
+  options: SamplerOptions,
+  signal?: AbortSignal,
+  observe?: StepObserver,
+): Promise<SampleResult> {
+  const { pad, mask } = model.config.special;
+  const vocab = model.config.vocabSize;
+  const ids = Int32Array.from(canvas.ids);
+  const L = ids.length;
+  const spanOf = new Int32Array(L).fill(-1);
+  const spanPositions: number[] = [];
+  canvas.spans.forEach((s, k) => {
+    if (s.start < 0 || s.length < 0 || s.start + s.length > L) throw new RangeError(`span ${k} lies outside the canvas`);
+    for (let p = s.start; p < s.start + s.length; p++) {
+      if (spanOf[p] !== -1) throw new RangeError(`spans overlap at position ${p}`);
+      spanOf[p] = k;
+      ids[p] = mask;
+      spanPositions.push(p);
+    }
+  });
+  spanPositions.sort((a, b) => a - b);
+  const contextPositions: number[] = [];
+  for (let p = 0; p < L; p++) if (spanOf[p] === -1) contextPositions.push(p);
+  const rank = new Map(spanPositions.map((p, i) => [p, i]));
+  const collect = (): SampleResult['spans'] =>
+    canvas.spans.map((s) => Array.from(ids.subarray(s.start, s.start + s.length)).filter((t) => t !== pad));
+
+  const started = Date.now();
+  const deadline = options.timeBudgetMs > 0 ? started + options.timeBudgetMs : Infinity;
+  const rng = new Prng(options.seed);
+  const total = spanPositions.length;
+  const maxSteps = Math.max(1, Math.min(options.steps, total));
+  const denoiser = createDenoiser(model, { length: L, spanPositions, contextPositions }, options);
+  /** Step at which each position was committed by choice (-1: not, or filled by [PAD] broadcast). */
+  const committedAt = new Int32Array(L).fill(-1);
+  let masked = spanPositions.slice();
+  let truncated = false;
+
+  /**
+   * Commits tokens chosen in one step, then lets the leftmost committed [PAD] of each span fill every
+   * still-masked position to its right. Tokens chosen in the same step to the right of that [PAD] stay
+   * (they are dropped with the [PAD]s only if they are [PAD] themselves), as in the reference sampler.
+   */
+  const commitAll = (chosen: ReadonlyArray<readonly [number, number]>, step: number): void => {
+    const firstPad = new Map<number, number>();
+    const log: Array<[number, number]> | null = observe ? chosen.map(([p, t]) => [p, t]) : null;
+    for (const [p, token] of chosen) {
+      ids[p] = token;
+      committedAt[p] = step;
+      const k = spanOf[p]!;
+      if (token === pad && !(firstPad.get(k)! <= p)) firstPad.set(k, p);
+    }
+    for (const [k, p] of firstPad) {
+      const s = canvas.spans[k]!;
+      for (let q = p + 1; q < s.start + s.length; q++) {
+        if (ids[q] === mask) {
+          ids[q] = pad;
+          committedAt[q] = -1;
+          log?.push([q, pad]);
+        }
+      }
+    }
+    if (log) observe!(step, log.sort((a, b) => a[0] - b[0]));
+  };
+
+  for (let step = 0; masked.length > 0; step++) {
+    throwIfAborted(signal);
+    const stepsLeft = Math.max(1, maxSteps - step);
+    // Re-masking needs the current probability of earlier commits, so it gathers the whole span.
+    const gathered = options.remask > 0 ? spanPositions.filter((p) => ids[p] !== pad) : masked;
+    const logits = await denoiser.logits(ids, gathered, step);
+    throwIfAborted(signal);
+    const rowOf = new Map(gathered.map((p, i) => [p, i]));
+    const row = (p: number) => logits.subarray(rowOf.get(p)! * vocab, (rowOf.get(p)! + 1) * vocab);
+
+    // Greedy decoding scans each row for its argmax and computes the softmax denominator (the confidence)
+    // only as far as the commit rule needs it; sampling draws a token and its confidence at once.
+    const greedy = options.temperature === 0;
+    const scans = new Map<number, GreedyScan>();
+    const sampled = new Map<number, Choice>();
+    for (const p of masked) {
+      if (greedy) scans.set(p, startScan(row(p), mask));
+      else sampled.set(p, chooseSampled(row(p), mask, options.temperature, options.topK, rng));
+    }
+    const tokenOf = (p: number): number => (greedy ? scans.get(p)!.token : sampled.get(p)!.token);
+    const confidenceOf = (p: number): number => {
+      if (!greedy) return sampled.get(p)!.confidence;
+      const scan = scans.get(p)!;
+      advanceScan(row(p), mask, scan);
+      return 1 / scan.sum;
+    };
+
+    // Semi-autoregressive blocks: only the first block that still has masks may commit (not on the last step).
+    let eligible = masked;
+    if (options.blockLength > 0 && stepsLeft > 1) {
+      const block = Math.floor(rank.get(masked[0]!)! / options.blockLength);
+      eligible = masked.filter((p) => Math.floor(rank.get(p)! / options.blockLength) === block);
+    }
+    const need = Math.min(eligible.length, Math.max(1, Math.ceil(masked.length / stepsLeft)));
+    let chosen: number[] | null = null;
+    if (options.order === 'random') {
+      const keyed = eligible.map((p) => ({ p, key: rng.uniform() }));
+      keyed.sort((a, b) => b.key - a.key);
+      chosen = keyed.slice(0, need).map((k) => k.p);
+    } else {
+      if (greedy && options.threshold < 1) {
+        // Fast path: a row whose partial sum already exceeds 1/threshold is below the threshold. If enough
+        // rows pass, the commit set is exactly the passing rows and no other confidence is needed.
+        const limit = (1 / options.threshold) * (1 + 1e-9);
+        const passing = eligible.filter((p) => {
+          const scan = scans.get(p)!;
+          return advanceScan(row(p), mask, scan, limit) && 1 / scan.sum >= options.threshold;
+        });
+        if (passing.length >= need) chosen = passing;
+      }
+      if (chosen === null) {
+        const conf = new Map(eligible.map((p) => [p, confidenceOf(p)]));
+        // Stable sort on confidence keeps ascending position order among ties: leftmost first.
+        const ranked = eligible.slice().sort((a, b) => conf.get(b)! - conf.get(a)!);
+        // threshold 1 means one token per step even when a float64 confidence rounds to exactly 1.
+        const above = options.threshold >= 1 ? 0 : ranked.filter((p) => conf.get(p)! >= options.threshold).length;
+        chosen = ranked.slice(0, Math.max(need, above));
+      }
+    }
+    chosen.sort((a, b) => a - b);
+    commitAll(chosen.map((p) => [p, tokenOf(p)] as const), step);
+
+    if (options.remask > 0 && stepsLeft > 2) {
+      const fresh = chosen.filter((p) => committedAt[p] === step).length;
+      const budget = Math.floor(options.remask * fresh);
+      if (budget > 0) {
+        const earlier = spanPositions
+          .filter((p) => committedAt[p] >= 0 && committedAt[p] < step && ids[p] !== pad)
+          .map((p) => ({ p, prob: tokenProbability(row(p), mask, ids[p]!) }));
+        earlier.sort((a, b) => a.prob - b.prob);
+        for (const { p } of earlier.slice(0, budget)) {
+          ids[p] = mask;
+          committedAt[p] = -1;
+        }
+      }
+    }
+    masked = spanPositions.filter((p) => ids[p] === mask);
+
+    if (masked.length > 0 && Date.now() >= deadline) {
+      // Out of time: finish every remaining mask greedily from this step's logits, as one final step
+      // that commits them all, rather than return a half-decoded canvas.
+      commitAll(masked.map((p) => [p, scans.get(p)?.token ?? startScan(row(p), mask).token] as const), step);
+      masked = [];
+      truncated = true;
+    }
+  }
+  const spans = collect();
+  return { spans, forwards: denoiser.forwards, tokens: spans.reduce((n, s) => n + s.length, 0), truncated };
+}
+

@@ -1,0 +1,219 @@
+// `diffill bench`: runs the fixed infill suite (test/bench/tasks.jsonl) under each sampler setting and
+// reports latency (p50/p95), forwards, tokens per forward, exact match and edit similarity, next to the
+// naive full-recompute baseline measured in the same run. Not a test: numbers depend on the machine.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from '../command';
+import { UsageError } from '../command';
+import { packageRoot } from '../paths';
+import type { SamplerOptions } from '../../engine/api';
+import { type Engine, loadModel } from '../../engine/index';
+import { engineFlags, num, output, parseEngineArgs } from './engine-flags';
+
+const USAGE = `Usage: diffill bench [--json OUT] [--markdown OUT] [--model DIR] [--tasks FILE] [--quick] [--limit N] [--threads T]
+
+Runs the fixed held-out infill suite under each sampler setting (full recompute vs context cache,
+commit thresholds, guidance 0/0.5/1, step caps, context 256/512/1024) and prints a table. The first
+row is the naive baseline (full recompute, one token per forward), measured in the same run.
+
+  --json OUT       write every figure as JSON
+  --markdown OUT   write the table as markdown (for docs/benchmarks.md)
+  --tasks FILE     the task suite (default: test/bench/tasks.jsonl)
+  --limit N        tasks per kind (single-line, multi-line, random-span); default 20
+  --quick          4 tasks per kind and the main settings only
+  --model DIR, --threads T   as for infill`;
+
+interface Task {
+  task_id: string;
+  kind: string;
+  prompt: string;
+  suffix: string;
+  middle: string;
+  max_tokens: number;
+}
+
+interface Setting {
+  name: string;
+  sampler: Partial<SamplerOptions>;
+  context: number;
+  quick: boolean;
+}
+
+const ONE_PER_STEP = { threshold: 1, steps: 1 << 16 } as const;
+
+/** The settings compared; the first is the baseline every speed-up is relative to. */
+const SETTINGS: Setting[] = [
+  { name: 'full recompute, 1 token/step (baseline)', sampler: { cache: false, ...ONE_PER_STEP }, context: 512, quick: true },
+  { name: 'full recompute, threshold 0.9', sampler: { cache: false, threshold: 0.9, steps: 1 << 16 }, context: 512, quick: false },
+  { name: 'cached, 1 token/step', sampler: { cache: true, ...ONE_PER_STEP }, context: 512, quick: true },
+  { name: 'cached, threshold 0.9', sampler: { cache: true, threshold: 0.9, steps: 1 << 16 }, context: 512, quick: true },
+  { name: 'cached, threshold 0.7', sampler: { cache: true, threshold: 0.7, steps: 1 << 16 }, context: 512, quick: false },
+  { name: 'cached, threshold 0.5', sampler: { cache: true, threshold: 0.5, steps: 1 << 16 }, context: 512, quick: false },
+  { name: 'cached, threshold 0.9, refresh every 4', sampler: { cache: true, threshold: 0.9, cacheRefresh: 4, steps: 1 << 16 }, context: 512, quick: false },
+  { name: 'cached, threshold 0.9, at most 8 steps', sampler: { cache: true, threshold: 0.9, steps: 8 }, context: 512, quick: false },
+  { name: 'cached, threshold 0.9, CFG 0.5', sampler: { cache: true, threshold: 0.9, guidance: 0.5, steps: 1 << 16 }, context: 512, quick: true },
+  { name: 'cached, threshold 0.9, CFG 1', sampler: { cache: true, threshold: 0.9, guidance: 1, steps: 1 << 16 }, context: 512, quick: false },
+  { name: 'cached, threshold 0.9, context 256', sampler: { cache: true, threshold: 0.9, steps: 1 << 16 }, context: 256, quick: false },
+  { name: 'cached, threshold 0.9, context 1024', sampler: { cache: true, threshold: 0.9, steps: 1 << 16 }, context: 1024, quick: false },
+  { name: 'engine defaults', sampler: {}, context: 512, quick: true },
+];
+
+export function levenshtein(a: string, b: string): number {
+  if (a === b) return 0;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** 1 - edit distance / longer length, on the trimmed texts (1 = identical). */
+export function editSimilarity(got: string, want: string): number {
+  const a = got.trim();
+  const b = want.trim();
+  const n = Math.max(a.length, b.length);
+  return n === 0 ? 1 : 1 - levenshtein(a, b) / n;
+}
+
+export function exactMatch(got: string, want: string): boolean {
+  return got.trim() === want.trim();
+}
+
+function percentile(xs: number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
+  return s[i]!;
+}
+
+interface Row {
+  setting: string;
+  sampler: Partial<SamplerOptions>;
+  context: number;
+  tasks: number;
+  p50_ms: number;
+  p95_ms: number;
+  single_line_p50_ms: number;
+  single_line_p95_ms: number;
+  mean_forwards: number;
+  tokens_per_forward: number;
+  exact_match: number;
+  edit_similarity: number;
+  by_kind: Record<string, { tasks: number; p50_ms: number; p95_ms: number; exact_match: number; edit_similarity: number; tokens_per_forward: number }>;
+}
+
+async function runSetting(engine: Engine, tasks: Task[], s: Setting): Promise<Row> {
+  const results: Array<{ kind: string; ms: number; forwards: number; tokens: number; em: boolean; es: number }> = [];
+  for (const t of tasks) {
+    const r = await engine.infill({ prefix: t.prompt, suffix: t.suffix, maxTokens: t.max_tokens, sampler: s.sampler, context: { maxContextTokens: s.context } });
+    results.push({ kind: t.kind, ms: r.latencyMs, forwards: r.forwards, tokens: r.tokens, em: exactMatch(r.text, t.middle), es: editSimilarity(r.text, t.middle) });
+  }
+  const summarize = (rs: typeof results) => ({
+    tasks: rs.length,
+    p50_ms: percentile(rs.map((r) => r.ms), 0.5),
+    p95_ms: percentile(rs.map((r) => r.ms), 0.95),
+    exact_match: rs.filter((r) => r.em).length / Math.max(1, rs.length),
+    edit_similarity: rs.reduce((a, r) => a + r.es, 0) / Math.max(1, rs.length),
+    tokens_per_forward: rs.reduce((a, r) => a + r.tokens, 0) / Math.max(1, rs.reduce((a, r) => a + r.forwards, 0)),
+  });
+  const all = summarize(results);
+  const byKind: Row['by_kind'] = {};
+  for (const kind of [...new Set(results.map((r) => r.kind))]) byKind[kind] = summarize(results.filter((r) => r.kind === kind));
+  return {
+    setting: s.name,
+    sampler: s.sampler,
+    context: s.context,
+    tasks: all.tasks,
+    p50_ms: all.p50_ms,
+    p95_ms: all.p95_ms,
+    single_line_p50_ms: byKind['single-line']?.p50_ms ?? NaN,
+    single_line_p95_ms: byKind['single-line']?.p95_ms ?? NaN,
+    mean_forwards: results.reduce((a, r) => a + r.forwards, 0) / Math.max(1, results.length),
+    tokens_per_forward: all.tokens_per_forward,
+    exact_match: all.exact_match,
+    edit_similarity: all.edit_similarity,
+    by_kind: byKind,
+  };
+}
+
+function markdown(rows: Row[], meta: Record<string, unknown>): string {
+  const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+  const base = rows[0]!;
+  const lines = [
+    `Machine: ${String(meta['cpu'])}, ${String(meta['threads'])} threads, load average ${String(meta['load_average_1m'])} at the end; model: ${String(meta['model'])}; ${String(meta['tasks'])} tasks; ${String(meta['date'])}`,
+    `Command: \`${String(meta['command'])}\``,
+    '',
+    '| setting | ctx | p50 ms | p95 ms | single-line p50 / p95 ms | forwards | tokens/forward | exact match | edit sim. | speed-up (p50) |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.setting} | ${r.context} | ${f(r.p50_ms)} | ${f(r.p95_ms)} | ${f(r.single_line_p50_ms)} / ${f(r.single_line_p95_ms)} | ${f(r.mean_forwards, 1)} | ${f(r.tokens_per_forward, 2)} | ${f(100 * r.exact_match, 1)} % | ${f(r.edit_similarity, 3)} | ${f(base.p50_ms / r.p50_ms, 1)}x |`,
+    ),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export const command: Command = {
+  name: 'bench',
+  summary: 'Benchmark the sampler settings on the fixed infill task suite',
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parseEngineArgs(argv, {
+      json: { type: 'string' },
+      markdown: { type: 'string' },
+      tasks: { type: 'string' },
+      limit: { type: 'string' },
+      quick: { type: 'boolean' },
+    });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'\n\n${USAGE}`);
+    const flags = engineFlags(values);
+    const tasksFile = values.tasks ?? join(packageRoot(), 'test', 'bench', 'tasks.jsonl');
+    if (!existsSync(tasksFile)) throw new UsageError(`no task suite at ${tasksFile} (make it with test/bench/extract-tasks.ts)`);
+    const quick = values.quick === true;
+    const limit = num(values.limit, 'limit', true) ?? (quick ? 4 : 20);
+    const all = readFileSync(tasksFile, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Task);
+    const tasks: Task[] = [];
+    for (const kind of [...new Set(all.map((t) => t.kind))]) tasks.push(...all.filter((t) => t.kind === kind).slice(0, limit));
+    const engine = await loadModel(flags.model, flags.threads !== undefined ? { threads: flags.threads } : {});
+    const rows: Row[] = [];
+    try {
+      // Warm-up: the first runs pay for ONNX Runtime's lazy initialisation and page faults.
+      for (const t of tasks.slice(0, 2)) await engine.infill({ prefix: t.prompt, suffix: t.suffix, maxTokens: t.max_tokens });
+      for (const s of SETTINGS.filter((x) => !quick || x.quick)) {
+        const row = await runSetting(engine, tasks, s);
+        rows.push(row);
+        process.stderr.write(
+          `${row.setting} (ctx ${row.context}): p50 ${row.p50_ms.toFixed(0)} ms, p95 ${row.p95_ms.toFixed(0)} ms, ` +
+            `${row.tokens_per_forward.toFixed(2)} tok/fwd, EM ${(100 * row.exact_match).toFixed(1)} %, ES ${row.edit_similarity.toFixed(3)}\n`,
+        );
+      }
+    } finally {
+      await engine.dispose();
+    }
+    const meta = {
+      date: new Date().toISOString(),
+      // Other processes on the machine slow every row; the 1-minute load average at the end says how much.
+      load_average_1m: Math.round(loadavg()[0]! * 100) / 100,
+      command: `diffill bench ${argv.join(' ')}`.trim(),
+      cpu: `${cpus()[0]?.model ?? 'unknown CPU'} (${availableParallelism()} CPUs)`,
+      threads: flags.threads ?? availableParallelism(),
+      model: engine.model.config.name,
+      model_dir: flags.model,
+      quantized: engine.model.config.quantized,
+      tasks: tasks.length,
+      tasks_file: tasksFile,
+    };
+    const md = markdown(rows, meta);
+    output.write(md);
+    if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ meta, rows }, null, 2) + '\n');
+    if (values.markdown !== undefined) writeFileSync(values.markdown, md);
+    return 0;
+  },
+};
+
+export default command;

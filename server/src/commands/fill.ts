@@ -1,0 +1,57 @@
+// `diffill fill FILE`: fills every blank of a document jointly and prints the filled document.
+import { readFileSync } from 'node:fs';
+import type { Command } from '../command';
+import { UsageError } from '../command';
+import { loadModel, findBlanks, applyFills } from '../../engine/index';
+import { ENGINE_FLAGS_USAGE, engineFlags, num, output, parseEngineArgs } from './engine-flags';
+
+const USAGE = `Usage: diffill fill FILE [--pattern REGEX] [--max-tokens K] [options]
+
+Fills every blank of FILE jointly (each fill sees the others) and prints the filled document.
+Blanks are runs of 3 or more underscores unless --pattern gives another regular expression.
+
+  --pattern REGEX    what a blank looks like (default: _{3,})
+  --max-tokens K     canvas size per blank in tokens
+
+${ENGINE_FLAGS_USAGE}`;
+
+export const command: Command = {
+  name: 'fill',
+  summary: 'Fill every blank (___) of a document jointly and print the result',
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parseEngineArgs(argv, { pattern: { type: 'string' }, 'max-tokens': { type: 'string' } });
+    if (positionals.length !== 1) throw new UsageError(`expected one FILE\n\n${USAGE}`);
+    const file = positionals[0]!;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+    }
+    const flags = engineFlags(values);
+    const maxTokensPerBlank = num(values['max-tokens'], 'max-tokens', true);
+    const blanks = findBlanks(text, values.pattern);
+    if (blanks.length === 0) {
+      process.stderr.write(`diffill: no blanks in ${file}\n`);
+      output.write(text);
+      return 0;
+    }
+    const engine = await loadModel(flags.model, flags.threads !== undefined ? { threads: flags.threads } : {});
+    try {
+      const r = await engine.fill({
+        text,
+        blanks,
+        sampler: flags.sampler,
+        ...(maxTokensPerBlank !== undefined ? { maxTokensPerBlank } : {}),
+        ...(flags.contextTokens !== undefined ? { context: { maxContextTokens: flags.contextTokens } } : {}),
+      });
+      output.write(applyFills(text, blanks, r.fills));
+    } finally {
+      await engine.dispose();
+    }
+    return 0;
+  },
+};
+
+export default command;

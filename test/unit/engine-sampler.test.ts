@@ -1,0 +1,216 @@
+// The sampler and the tasks on real tiny ONNX models from the project's trainer: token-for-token parity
+// with the PyTorch reference sampler, guidance, cancellation, time budget, multi-blank and reverse.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { SamplerOptions } from '../../server/engine/api';
+import { createDenoiser } from '../../server/engine/denoiser';
+import { type Engine, loadModel } from '../../server/engine/engine';
+import { AbortError, RequestError } from '../../server/engine/errors';
+import { resolveSampler } from '../../server/engine/options';
+import { sample } from '../../server/engine/sampler';
+import { pythonJson, sharpModelDir } from '../helpers/tiny-model';
+
+let engine: Engine;
+before(async () => {
+  engine = await loadModel(sharpModelDir(), { threads: 1 });
+});
+after(async () => {
+  await engine.dispose();
+});
+
+const REFERENCE = `
+import json, sys
+from diffill_trainer.sample import main
+sys.exit(main(["--model", sys.argv[1], "--ids-json", "-"]))
+`;
+
+interface RefResult {
+  tokens: number[];
+  forwards: number;
+  trace: Array<Array<[number, number]>>;
+}
+
+function ids(text: string): number[] {
+  return Array.from(engine.model.tokenizer.encode(text));
+}
+
+test('greedy threshold decoding matches the PyTorch reference sampler token for token', async () => {
+  const { bos, eos, mask } = engine.model.config.special;
+  const cases = [
+    { prefix: [bos, ...ids('export function add(a: number, b: number) {\n  return ')], suffix: [...ids(';\n}\n'), eos], n: 12, threshold: 1.0 },
+    { prefix: ids('import { x } from'), suffix: ids('\nconst y = 2;\n'), n: 16, threshold: 0.5 },
+    { prefix: ids('for (let i = 0; i < n; i++) {'), suffix: ids('}'), n: 24, threshold: 0.1 },
+    { prefix: [], suffix: ids('return x;\n}'), n: 8, threshold: 0.05 },
+    { prefix: ids('# Title\n\n'), suffix: [], n: 10, threshold: 0.9 },
+    { prefix: ids('x = '), suffix: ids(';'), n: 30, threshold: 0.3 },
+  ];
+  const ref = pythonJson<RefResult[]>(REFERENCE, [sharpModelDir()], cases);
+  let multi = 0;
+  for (const [i, c] of cases.entries()) {
+    const canvas = { ids: Int32Array.from([...c.prefix, ...new Array(c.n).fill(mask), ...c.suffix]), spans: [{ start: c.prefix.length, length: c.n }] };
+    const trace: Array<Array<[number, number]>> = [];
+    const got = await sample(engine.model, canvas, resolveSampler({ threshold: c.threshold, steps: 1000, cache: false }), undefined, (_s, commits) => trace.push(commits));
+    assert.deepEqual(got.spans[0], ref[i]!.tokens, `case ${i}: tokens`);
+    assert.equal(got.forwards, ref[i]!.forwards, `case ${i}: forwards`);
+    assert.deepEqual(trace, ref[i]!.trace, `case ${i}: per-step commits`);
+    if (trace.some((t) => t.length > 1)) multi++;
+  }
+  // The comparison must cover steps that commit several tokens, not only one-per-step decoding.
+  assert.ok(multi >= 3, `only ${multi} cases committed several tokens in a step`);
+  assert.ok(ref.some((r) => r.tokens.length < cases[ref.indexOf(r)]!.n), 'no case ended early with [PAD]');
+});
+
+test('guidance: w = 0 is the unguided batch-of-one path; the batched rows equal separate forwards', async () => {
+  const base = { prefix: 'let total = 0;\nfor (const x of xs) {\n  total ', suffix: ';\n}\nreturn total;\n', maxTokens: 10 };
+  const off = await engine.infill({ ...base, sampler: { guidance: 0 } });
+  const tiny = await engine.infill({ ...base, sampler: { guidance: 1e-9 } });
+  assert.equal(tiny.text, off.text, 'w -> 0 through the batched CFG path must equal no guidance');
+
+  // The batched (B=2) forward against two single forwards: cond canvas, and the canvas with context masked.
+  const m = engine.model;
+  const { mask } = m.config.special;
+  const canvas = Int32Array.from([...ids('a = b + '), mask, mask, mask, ...ids(' * c;\n')]);
+  const spanPositions = [8, 9, 10].map((p) => p - 8 + ids('a = b + ').length);
+  const contextPositions = Array.from({ length: canvas.length }, (_, i) => i).filter((i) => !spanPositions.includes(i));
+  const layout = { length: canvas.length, spanPositions, contextPositions };
+  canvas[spanPositions[1]!] = ids('x')[0]!; // one committed span token stays visible in both rows
+  const masked = [spanPositions[0]!, spanPositions[2]!];
+  const w = 0.7;
+  const guided = await createDenoiser(m, layout, { guidance: w, cache: false, cacheRefresh: 0 }).logits(canvas, masked, 0);
+  const plain = createDenoiser(m, layout, { guidance: 0, cache: false, cacheRefresh: 0 });
+  const cond = Float32Array.from(await plain.logits(canvas, masked, 0));
+  const unCanvas = canvas.map((t, i) => (contextPositions.includes(i) ? mask : t));
+  const un = await plain.logits(unCanvas, masked, 0);
+  let diff = 0;
+  for (let i = 0; i < cond.length; i++) diff = Math.max(diff, Math.abs(guided[i]! - (un[i]! + (1 + w) * (cond[i]! - un[i]!))));
+  assert.ok(diff < 1e-3, `max diff ${diff}`);
+});
+
+test('cancellation: an aborted signal rejects with AbortError between forwards', async () => {
+  const pre = new AbortController();
+  pre.abort();
+  await assert.rejects(engine.infill({ prefix: 'x = ', suffix: '\n', signal: pre.signal }), AbortError);
+  const mid = new AbortController();
+  const m = engine.model;
+  const { mask } = m.config.special;
+  let steps = 0;
+  const run = sample(
+    m,
+    { ids: Int32Array.from([...ids('x = '), ...new Array(12).fill(mask)]), spans: [{ start: ids('x = ').length, length: 12 }] },
+    resolveSampler({ threshold: 1, cache: true }),
+    mid.signal,
+    () => {
+      if (++steps === 2) mid.abort();
+    },
+  );
+  await assert.rejects(run, AbortError);
+  assert.equal(steps, 2);
+});
+
+test('a newer pre-empting request of the same group aborts the older one', async () => {
+  const slow: Partial<SamplerOptions> = { threshold: 1, cache: false };
+  const first = engine.infill({ prefix: 'a', suffix: 'b', maxTokens: 30, sampler: slow, group: 'doc' });
+  const second = engine.infill({ prefix: 'a', suffix: 'b', maxTokens: 4, group: 'doc', preempt: true });
+  await assert.rejects(first, AbortError);
+  assert.equal(typeof (await second).text, 'string');
+});
+
+test('time budget: decoding stops early with a complete answer, never a half-decoded canvas', async () => {
+  const { mask } = engine.model.config.special;
+  const full = await engine.infill({ prefix: 'function f() {\n', suffix: '\n}\n', maxTokens: 20, sampler: { threshold: 1 } });
+  assert.equal(full.truncated, false);
+  const cut = await engine.infill({ prefix: 'function f() {\n', suffix: '\n}\n', maxTokens: 20, sampler: { threshold: 1, timeBudgetMs: 0.001 } });
+  assert.equal(cut.truncated, true);
+  assert.equal(cut.forwards, 1);
+  assert.ok(!Array.from(engine.model.tokenizer.encode(cut.text)).includes(mask));
+  assert.ok(cut.tokens > 0 && cut.tokens <= 20);
+});
+
+test('fill: several blanks decoded jointly in one canvas', async () => {
+  const text = 'const a = ___;\nconst b = ___;\nconsole.log(a, b);\n';
+  const blanks = [{ start: 10, end: 13 }, { start: 25, end: 28 }];
+  const r = await engine.fill({ text, blanks, maxTokensPerBlank: 6, sampler: { threshold: 1 } });
+  assert.equal(r.fills.length, 2);
+  // One canvas for both: at most one forward per mask of the two spans together (a [PAD] may end one early).
+  assert.ok(r.forwards >= 1 && r.forwards <= 12, `forwards ${r.forwards}`);
+  assert.ok(r.tokens <= 12);
+  assert.ok(r.fills.every((f) => typeof f === 'string'));
+  await assert.rejects(engine.fill({ text, blanks: [{ start: 5, end: 3 }] }), /out of order/);
+  // Gaps that cannot fit the model's positions are refused up front, with the sizes in the message.
+  const max = engine.model.config.maxPosition;
+  await assert.rejects(engine.fill({ text, blanks, maxTokensPerBlank: max }), (e: unknown) => e instanceof RequestError && /the model reads at most/.test(e.message));
+  await assert.rejects(engine.infill({ prefix: 'a', suffix: 'b', maxTokens: 0 }), RequestError);
+});
+
+test('before: writes text ending in a line break above the anchor line', async () => {
+  const r = await engine.before({ prefix: '', suffix: 'return total;\n}\n', maxTokens: 8 });
+  assert.ok(r.text === '' || r.text.endsWith('\n'), JSON.stringify(r.text));
+  assert.ok(r.forwards >= 1 && r.forwards <= 8);
+});
+
+test('variable length: a committed [PAD] ends the span and is dropped', async () => {
+  // Decode with threshold 1 and watch the commits: after the first [PAD], every position to its right
+  // that was still masked is [PAD] too, and the returned tokens are the non-[PAD] ones in order.
+  const m = engine.model;
+  const { mask, pad } = m.config.special;
+  const prefix = ids('x');
+  let padSeen = -1;
+  let broadcastOk = true;
+  const committed = new Map<number, number>();
+  const out = await sample(
+    m,
+    { ids: Int32Array.from([...prefix, ...new Array(40).fill(mask)]), spans: [{ start: prefix.length, length: 40 }] },
+    resolveSampler({ threshold: 0.3, cache: false }),
+    undefined,
+    (_s, commits) => {
+      for (const [p, t] of commits) committed.set(p, t);
+      const firstPad = commits.find(([, t]) => t === pad);
+      if (firstPad && padSeen < 0) {
+        padSeen = firstPad[0];
+        for (let q = padSeen + 1; q < prefix.length + 40; q++) if (!committed.has(q)) broadcastOk = false;
+      }
+    },
+  );
+  const span = Array.from({ length: 40 }, (_, i) => committed.get(prefix.length + i)!);
+  assert.ok(padSeen >= 0, 'the model never committed [PAD] here');
+  assert.deepEqual(out.spans[0], span.filter((t) => t !== pad));
+  assert.equal(out.tokens, span.filter((t) => t !== pad).length);
+  assert.ok(out.tokens < 40);
+  assert.ok(broadcastOk);
+});
+
+test('sampling knobs: seeded temperature, random order, blocks and re-masking all finish within `steps`', async () => {
+  const m = engine.model;
+  const { mask } = m.config.special;
+  const prefix = ids('const items = [');
+  const n = 16;
+  const canvas = { ids: Int32Array.from([...prefix, ...new Array(n).fill(mask), ...ids('];\n')]), spans: [{ start: prefix.length, length: n }] };
+  const run = async (o: Partial<SamplerOptions>, observe?: (s: number, c: Array<[number, number]>) => void) =>
+    sample(m, canvas, resolveSampler({ cache: false, ...o }), undefined, observe);
+
+  const a = await run({ temperature: 1, seed: 5, topK: 50 });
+  const b = await run({ temperature: 1, seed: 5, topK: 50 });
+  const c = await run({ temperature: 1, seed: 6, topK: 50 });
+  assert.deepEqual(a.spans, b.spans, 'same seed, same answer');
+  assert.notDeepEqual(a.spans, c.spans, 'another seed, another answer');
+
+  const r = await run({ order: 'random', steps: 4, seed: 1 });
+  assert.ok(r.forwards <= 4, `random order took ${r.forwards} forwards`);
+
+  // Blocks of 4: a step may only commit inside the leftmost block that still has masks.
+  const blockOf = (p: number) => Math.floor((p - prefix.length) / 4);
+  let firstBadStep = -1;
+  const open = new Set(Array.from({ length: n }, (_, i) => prefix.length + i));
+  await run({ blockLength: 4, threshold: 0.01 }, (step, commits) => {
+    const current = Math.min(...[...open].map(blockOf));
+    for (const [p, t] of commits) {
+      if (blockOf(p) !== current && !(t === m.config.special.pad) && firstBadStep < 0) firstBadStep = step;
+      open.delete(p);
+    }
+  });
+  assert.equal(firstBadStep, -1, 'a commit left its block');
+
+  const re = await run({ remask: 0.5, threshold: 0.05, steps: 12 });
+  assert.ok(re.forwards <= 12);
+  assert.ok(re.spans[0]!.every((t) => t !== mask));
+});
