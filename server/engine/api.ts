@@ -19,6 +19,12 @@ export interface SamplerOptions {
   blockLength: number;
   /** Re-mask this fraction of the weakest commits each step (0 = never re-mask). */
   remask: number;
+  /**
+   * Each span holds at least this many tokens: [PAD] cannot be chosen at its first `minTokens`
+   * positions. 0 (the default, and the trained behaviour) lets the model answer with nothing; Fill
+   * Blanks uses 1, because a blank the user marked asks for text.
+   */
+  minTokens: number;
   /** Use the context K/V cache (span-only steps); false = exact full recompute every step. */
   cache: boolean;
   /** Recompute the context cache every N steps (0 = never after the first pass). */

@@ -9,7 +9,8 @@ import { sample } from './sampler';
 
 export async function fill(model: Model, request: FillRequest): Promise<FillResult> {
   const started = performance.now();
-  const sampler = resolveSampler(request.sampler);
+  // A marked blank asks for text: unless the caller says otherwise, never fill it with nothing.
+  const sampler = resolveSampler({ ...request.sampler, minTokens: request.sampler?.minTokens ?? 1 });
   const n = checkMaxTokens(request.maxTokensPerBlank ?? DEFAULT_MAX_TOKENS.fillPerBlank, 'maxTokensPerBlank');
   if (request.blanks.length === 0) {
     return { fills: [], latencyMs: performance.now() - started, forwards: 0, tokens: 0, truncated: false };

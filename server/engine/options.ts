@@ -20,6 +20,7 @@ export const DEFAULT_SAMPLER: Readonly<SamplerOptions> = Object.freeze({
   order: 'confidence',
   blockLength: 0,
   remask: 0,
+  minTokens: 0,
   cache: true,
   cacheRefresh: 0,
   seed: 0,
@@ -53,6 +54,7 @@ export function resolveSampler(partial: Partial<SamplerOptions> | undefined): Sa
   if (o.order !== 'confidence' && o.order !== 'random') throw new RequestError(`option order must be 'confidence' or 'random' (got ${String(o.order)})`);
   range('blockLength', o.blockLength, 0, 1 << 20, true);
   range('remask', o.remask, 0, 0.99, false);
+  range('minTokens', o.minTokens, 0, 1 << 20, true);
   if (typeof o.cache !== 'boolean') throw new RequestError('option cache must be true or false');
   range('cacheRefresh', o.cacheRefresh, 0, 1 << 20, true);
   range('seed', o.seed, 0, 2 ** 32 - 1, true);

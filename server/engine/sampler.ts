@@ -66,6 +66,9 @@ export async function sample(
   const contextPositions: number[] = [];
   for (let p = 0; p < L; p++) if (spanOf[p] === -1) contextPositions.push(p);
   const rank = new Map(spanPositions.map((p, i) => [p, i]));
+  /** Positions where [PAD] may not be chosen (the first `minTokens` of each span). */
+  const noPad = new Set<number>();
+  for (const s of canvas.spans) for (let i = 0; i < Math.min(options.minTokens, s.length); i++) noPad.add(s.start + i);
   const collect = (): SampleResult['spans'] =>
     canvas.spans.map((s) => Array.from(ids.subarray(s.start, s.start + s.length)).filter((t) => t !== pad));
 
@@ -116,6 +119,8 @@ export async function sample(
     throwIfAborted(signal);
     const rowOf = new Map(gathered.map((p, i) => [p, i]));
     const row = (p: number) => logits.subarray(rowOf.get(p)! * vocab, (rowOf.get(p)! + 1) * vocab);
+    // This step's logits are ours to edit: ruling [PAD] out here keeps every later rule unchanged.
+    for (const p of masked) if (noPad.has(p)) row(p)[pad] = -Infinity;
 
     // Greedy decoding scans each row for its argmax and computes the softmax denominator (the confidence)
     // only as far as the commit rule needs it; sampling draws a token and its confidence at once.

@@ -214,3 +214,25 @@ test('sampling knobs: seeded temperature, random order, blocks and re-masking al
   assert.ok(re.forwards <= 12);
   assert.ok(re.spans[0]!.every((t) => t !== mask));
 });
+
+test('minTokens: [PAD] is never chosen at a span\'s first positions, so a marked blank is never empty', async () => {
+  // Find a canvas where the model, left alone, answers with nothing at the first position, then check
+  // that minTokens = 2 keeps the first two positions as real tokens and changes nothing else's rules.
+  const m = engine.model;
+  const { mask, pad } = m.config.special;
+  const prefix = ids('x');
+  const canvas = { ids: Int32Array.from([...prefix, ...new Array(12).fill(mask)]), spans: [{ start: prefix.length, length: 12 }] };
+  const first = new Map<number, number>();
+  await sample(m, canvas, resolveSampler({ threshold: 1, cache: false }), undefined, (_s, commits) => {
+    for (const [p, t] of commits) if (!first.has(p)) first.set(p, t);
+  });
+  const forced = new Map<number, number>();
+  const out = await sample(m, canvas, resolveSampler({ threshold: 1, cache: false, minTokens: 2 }), undefined, (_s, commits) => {
+    for (const [p, t] of commits) forced.set(p, t);
+  });
+  assert.notEqual(forced.get(prefix.length), pad);
+  assert.notEqual(forced.get(prefix.length + 1), pad);
+  assert.ok(out.tokens >= 2, `expected at least 2 tokens, got ${out.tokens}`);
+  assert.equal(first.size, 12, 'the unconstrained run decoded every position');
+  assert.throws(() => resolveSampler({ minTokens: -1 }), RequestError);
+});
