@@ -45,8 +45,9 @@ export async function fillBlanks(ctx: HandlerContext, params: FillBlanksParams, 
     }
     const filled: FilledBlank[] = blanks.map((b, i) => {
       let fill = result.fills[i]!;
-      // A blank inside a line gets one line: a line break there would tear the line apart.
-      if (isMidLine(text.slice(b.end))) fill = fill.split('\n')[0]!;
+      // A blank inside a line gets one line: a line break there would tear the line apart. The first line
+      // that has text, since a fill may open with a line break it cannot keep here.
+      if (isMidLine(text.slice(b.end))) fill = (fill.split('\n').find((l) => l.trim() !== '') ?? '').trim();
       return { range: { start: doc.positionAt(b.start), end: doc.positionAt(b.end) }, text: fill };
     });
     const edits: TextEdit[] = filled.map((f) => ({ range: f.range, newText: f.text }));
