@@ -10,7 +10,8 @@ import { defaultModelDir } from '../paths';
 import { finetune, FinetuneError, type FinetuneRequest } from '../../training/finetune';
 import { dataSection } from '../../training/finetune-report';
 import { defaultStoreRoot, ModelStore } from '../../training/model-store';
-import { DEVICES, type Budget, type Device } from '../../training/orchestrator';
+import { DEVICES, type Budget } from '../../training/orchestrator';
+import { deviceFlag, positiveInt, positiveMinutes, seedFlag } from './training-flags';
 import { ProgressBar, formatDuration } from '../../training/progress-bar';
 import { TrainerError } from '../../training/trainer-error';
 
@@ -43,11 +44,6 @@ export interface FinetuneArgs {
   out: string | undefined;
 }
 
-function positiveInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--${flag} needs a positive integer, got '${value}'`);
-  return n;
-}
 
 export function parseFinetuneArgs(argv: string[]): FinetuneArgs {
   let values;
@@ -74,27 +70,17 @@ export function parseFinetuneArgs(argv: string[]): FinetuneArgs {
   }
   if (values.workspace === undefined) throw new UsageError('finetune: --workspace DIR is required');
   if (values.steps !== undefined && values.minutes !== undefined) throw new UsageError('finetune: give at most one of --steps and --minutes');
-  if (values.device !== undefined && !(DEVICES as readonly string[]).includes(values.device)) {
-    throw new UsageError(`finetune: unknown device '${values.device}' (use ${DEVICES.join(', ')})`);
-  }
+  const device = deviceFlag(values.device, 'finetune: ');
   let budget: Budget = { minutes: 10 };
   if (values.steps !== undefined) budget = { steps: positiveInt('steps', values.steps) };
-  if (values.minutes !== undefined) {
-    const m = Number(values.minutes);
-    if (values.minutes.trim() === '' || !Number.isFinite(m) || m <= 0) throw new UsageError(`--minutes needs a positive number, got '${values.minutes}'`);
-    budget = { minutes: m };
-  }
-  let seed: number | undefined;
-  if (values.seed !== undefined) {
-    if (!/^\d+$/.test(values.seed)) throw new UsageError(`--seed needs a non-negative integer, got '${values.seed}'`);
-    seed = Number(values.seed);
-  }
+  if (values.minutes !== undefined) budget = { minutes: positiveMinutes(values.minutes) };
+  const seed = values.seed !== undefined ? seedFlag(values.seed) : undefined;
   return {
     request: {
       workspace: path.resolve(values.workspace),
       base: values.base !== undefined ? path.resolve(values.base) : undefined,
       budget,
-      device: values.device as Device | undefined,
+      device,
       python: values.python,
       facts: values.facts !== undefined ? path.resolve(values.facts) : undefined,
       batchSize: values['batch-size'] !== undefined ? positiveInt('batch-size', values['batch-size']) : undefined,

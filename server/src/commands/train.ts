@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import type { Command } from '../command';
 import { UsageError } from '../command';
-import { DEVICES, PRESETS, train, type Budget, type Device, type Preset, type TrainRequest } from '../../training/orchestrator';
+import { DEVICES, PRESETS, train, type Budget, type Preset, type TrainRequest } from '../../training/orchestrator';
+import { deviceFlag, positiveInt, positiveMinutes, seedFlag } from './training-flags';
 import { ProgressBar, formatCount, formatDuration } from '../../training/progress-bar';
 import { TrainerError } from '../../training/trainer-error';
 
@@ -29,11 +30,6 @@ Options:
 Ctrl-C stops the trainer cleanly (no model is written); press it twice to kill it at once.
 The trainer's environment is created with: npm run setup:python`;
 
-function positiveInt(flag: string, value: string): number {
-  const n = Number(value);
-  if (!/^\s*[0-9.e+]+\s*$/i.test(value) || !Number.isInteger(n) || n <= 0) throw new UsageError(`--${flag} needs a positive integer, got '${value}'`);
-  return n;
-}
 
 /** argv -> a checked TrainRequest; throws UsageError for anything malformed. */
 export function parseTrainArgs(argv: string[]): TrainRequest {
@@ -64,29 +60,19 @@ export function parseTrainArgs(argv: string[]): TrainRequest {
   if (!(PRESETS as readonly string[]).includes(values.preset)) throw new UsageError(`unknown preset '${values.preset}' (use ${PRESETS.join(', ')})`);
   if (values.out === undefined) throw new UsageError('--out DIR is required');
   if (values.data === undefined && values.facts === undefined) throw new UsageError('--data PATH is required (or --facts FILE to fine-tune)');
-  if (values.device !== undefined && !(DEVICES as readonly string[]).includes(values.device)) {
-    throw new UsageError(`unknown device '${values.device}' (use ${DEVICES.join(', ')})`);
-  }
+  const device = deviceFlag(values.device);
   const budgets = (['steps', 'tokens', 'minutes'] as const).filter((k) => values[k] !== undefined);
   if (budgets.length > 1) throw new UsageError(`give at most one of --steps, --tokens, --minutes (got ${budgets.map((b) => `--${b}`).join(' and ')})`);
   let budget: Budget | undefined;
   if (values.steps !== undefined) budget = { steps: positiveInt('steps', values.steps) };
   if (values.tokens !== undefined) budget = { tokens: positiveInt('tokens', values.tokens) };
-  if (values.minutes !== undefined) {
-    const m = Number(values.minutes);
-    if (!Number.isFinite(m) || m <= 0 || values.minutes.trim() === '') throw new UsageError(`--minutes needs a positive number, got '${values.minutes}'`);
-    budget = { minutes: m };
-  }
-  let seed: number | undefined;
-  if (values.seed !== undefined) {
-    seed = Number(values.seed);
-    if (!/^\d+$/.test(values.seed) || !Number.isSafeInteger(seed)) throw new UsageError(`--seed needs a non-negative integer, got '${values.seed}'`);
-  }
+  if (values.minutes !== undefined) budget = { minutes: positiveMinutes(values.minutes) };
+  const seed = values.seed !== undefined ? seedFlag(values.seed) : undefined;
   return {
     preset: values.preset as Preset,
     data: values.data,
     out: values.out,
-    device: values.device as Device | undefined,
+    device,
     budget,
     resume: values.resume === true,
     seed,
