@@ -25,6 +25,14 @@ export interface SamplerOptions {
    * Blanks uses 1, because a blank the user marked asks for text.
    */
   minTokens: number;
+  /**
+   * Decide each span's length on the first forward: [PAD] is committed at the first position whose
+   * P([PAD]) >= lengthThreshold and broadcast to the right, so later steps decode only the answer.
+   * P([PAD]) at position i of an all-mask span estimates P(answer length <= i); 0 = off (a [PAD] then
+   * commits only when it wins the confidence rule like any token, which the model does mostly from the
+   * right end, one [PAD] per forward).
+   */
+  lengthThreshold: number;
   /** Use the context K/V cache (span-only steps); false = exact full recompute every step. */
   cache: boolean;
   /** Recompute the context cache every N steps (0 = never after the first pass). */

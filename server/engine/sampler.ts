@@ -172,7 +172,22 @@ export async function sample(
       }
     }
     chosen.sort((a, b) => a - b);
-    commitAll(chosen.map((p) => [p, tokenOf(p)] as const), step);
+    const commits = chosen.map((p) => [p, tokenOf(p)] as [number, number]);
+    if (options.lengthThreshold > 0 && step === 0) {
+      // Length first: P([PAD]) at position i of an all-mask span estimates P(answer length <= i), so the
+      // first position where it reaches lengthThreshold is that quantile of the length. Committing that [PAD] now (broadcast to
+      // the right) saves the forwards that would otherwise commit trailing [PAD]s one by one.
+      for (const s of canvas.spans) {
+        for (let p = s.start + Math.min(options.minTokens, s.length); p < s.start + s.length; p++) {
+          if (ids[p] !== mask || tokenProbability(row(p), mask, pad) < options.lengthThreshold) continue;
+          for (let i = commits.length - 1; i >= 0; i--) if (spanOf[commits[i]![0]] === spanOf[p] && commits[i]![0] >= p) commits.splice(i, 1);
+          commits.push([p, pad]);
+          commits.sort((a, b) => a[0] - b[0]);
+          break;
+        }
+      }
+    }
+    commitAll(commits, step);
 
     if (options.remask > 0 && stepsLeft > 2) {
       const fresh = chosen.filter((p) => committedAt[p] === step).length;

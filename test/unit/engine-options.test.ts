@@ -11,6 +11,8 @@ test('sampler options: defaults fill the gaps, bad values are refused with Reque
   assert.throws(() => resolveSampler({ threshold: 1.5 }), RequestError);
   assert.throws(() => resolveSampler({ steps: 0 }), RequestError);
   assert.throws(() => resolveSampler({ order: 'sideways' as 'random' }), RequestError);
+  assert.throws(() => resolveSampler({ lengthThreshold: 1.2 }), RequestError);
+  assert.equal(resolveSampler({ lengthThreshold: 0 }).lengthThreshold, 0);
   assert.throws(() => resolveContext({ prefixShare: -0.1 }), RequestError);
   assert.equal(resolveContext({}).maxContextTokens, 512);
 });

@@ -43,13 +43,16 @@ test('greedy threshold decoding matches the PyTorch reference sampler token for 
     { prefix: [], suffix: ids('return x;\n}'), n: 8, threshold: 0.05 },
     { prefix: ids('# Title\n\n'), suffix: [], n: 10, threshold: 0.9 },
     { prefix: ids('x = '), suffix: ids(';'), n: 30, threshold: 0.3 },
+    // Length decided on the first forward (the engine's default rule), at two levels.
+    { prefix: ids('import { x } from'), suffix: ids('\nconst y = 2;\n'), n: 20, threshold: 1.0, length_threshold: 0.2 },
+    { prefix: ids('def f(x):\n    return '), suffix: ids('\n'), n: 20, threshold: 0.9, length_threshold: 0.01 },
   ];
   const ref = pythonJson<RefResult[]>(REFERENCE, [sharpModelDir()], cases);
   let multi = 0;
   for (const [i, c] of cases.entries()) {
     const canvas = { ids: Int32Array.from([...c.prefix, ...new Array(c.n).fill(mask), ...c.suffix]), spans: [{ start: c.prefix.length, length: c.n }] };
     const trace: Array<Array<[number, number]>> = [];
-    const got = await sample(engine.model, canvas, resolveSampler({ threshold: c.threshold, steps: 1000, cache: false }), undefined, (_s, commits) => trace.push(commits));
+    const got = await sample(engine.model, canvas, resolveSampler({ threshold: c.threshold, steps: 1000, cache: false, lengthThreshold: c.length_threshold ?? 0 }), undefined, (_s, commits) => trace.push(commits));
     assert.deepEqual(got.spans[0], ref[i]!.tokens, `case ${i}: tokens`);
     assert.equal(got.forwards, ref[i]!.forwards, `case ${i}: forwards`);
     assert.deepEqual(trace, ref[i]!.trace, `case ${i}: per-step commits`);
@@ -58,6 +61,14 @@ test('greedy threshold decoding matches the PyTorch reference sampler token for 
   // The comparison must cover steps that commit several tokens, not only one-per-step decoding.
   assert.ok(multi >= 3, `only ${multi} cases committed several tokens in a step`);
   assert.ok(ref.some((r) => r.tokens.length < cases[ref.indexOf(r)]!.n), 'no case ended early with [PAD]');
+  // The length rule must change the first step of both its cases (else their parity proves nothing).
+  for (const i of [6, 7]) {
+    const c = cases[i]!;
+    const canvas = { ids: Int32Array.from([...c.prefix, ...new Array(c.n).fill(mask), ...c.suffix]), spans: [{ start: c.prefix.length, length: c.n }] };
+    const first: Array<Array<[number, number]>> = [];
+    await sample(engine.model, canvas, resolveSampler({ threshold: c.threshold, steps: 1000, cache: false, lengthThreshold: 0 }), undefined, (_s, commits) => first.push(commits));
+    assert.notDeepEqual(first[0], ref[i]!.trace[0], `case ${i}: the length rule did not change the first step`);
+  }
 });
 
 test('guidance: w = 0 is the unguided batch-of-one path; the batched rows equal separate forwards', async () => {

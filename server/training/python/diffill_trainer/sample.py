@@ -8,6 +8,8 @@ Algorithm, exactly:
           token = argmax p (ties -> lowest id); confidence = max p
       commit every masked position whose confidence >= threshold, and always the single most confident
           one (ties -> leftmost position); threshold >= 1.0 commits exactly that one per step
+      first forward only, when length_threshold > 0: j = the first span position with p(<|pad|>) >=
+          length_threshold; drop the chosen positions at or right of j and commit <|pad|> at j instead
       for every token committed as <|pad|>: each still-masked span position to its right becomes <|pad|>
   result = the span's tokens with every <|pad|> removed; also the number of forwards.
 
@@ -37,20 +39,29 @@ class InfillResult:
     trace: list[list[list[int]]] = field(default_factory=list)  # per forward: [[position, token], ...]
 
 
-def step_choice(logits: np.ndarray, mask_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """logits [M, V] at the masked positions -> (token [M], confidence [M]) in float64."""
+def step_probs(logits: np.ndarray, mask_id: int) -> np.ndarray:
+    """logits [M, V] at the masked positions -> softmax [M, V] in float64, the mask id excluded."""
     x = logits.astype(np.float64)
     x[:, mask_id] = -np.inf
     x = x - x.max(axis=1, keepdims=True)
     p = np.exp(x)
     p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
+def step_choice(logits: np.ndarray, mask_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """logits [M, V] at the masked positions -> (token [M], confidence [M]) in float64."""
+    return _choice(step_probs(logits, mask_id))
+
+
+def _choice(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     tok = p.argmax(axis=1)  # numpy's argmax returns the first (lowest id) maximum
     return tok, p[np.arange(len(tok)), tok]
 
 
 @torch.no_grad()
 def infill(model: DiffusionLM, prefix: list[int], suffix: list[int], n: int, *, mask_id: int, pad_id: int,
-           threshold: float = 1.0, device: str = "cpu") -> InfillResult:
+           threshold: float = 1.0, length_threshold: float = 0.0, device: str = "cpu") -> InfillResult:
     if n <= 0:
         return InfillResult([], [], 0)
     canvas = torch.tensor([list(prefix) + [mask_id] * n + list(suffix)], dtype=torch.long, device=device)
@@ -63,13 +74,21 @@ def infill(model: DiffusionLM, prefix: list[int], suffix: list[int], n: int, *, 
             break
         logits = model(canvas)[0, lo + masked].float().cpu().numpy()
         forwards += 1
-        tok, conf = step_choice(logits, mask_id)
+        probs = step_probs(logits, mask_id)
+        tok, conf = _choice(probs)
         best = int(np.argmax(conf))  # first maximum = leftmost position
         if threshold >= 1.0:
             chosen = np.zeros(len(conf), dtype=bool)
         else:
             chosen = conf >= threshold
         chosen[best] = True
+        if length_threshold > 0 and forwards == 1:
+            over = np.flatnonzero(probs[:, pad_id] >= length_threshold)
+            if over.size:
+                j = int(over[0])
+                chosen[j:] = False
+                chosen[j] = True
+                tok[j] = pad_id
         committed = []
         positions = masked.cpu().numpy()
         for j in np.flatnonzero(chosen):
@@ -97,7 +116,8 @@ def _run(model, cfg, req: dict) -> dict:
     if any((not isinstance(i, int)) or i < 0 or i >= vocab for i in ids):
         raise ValueError(f"ids must be integers in [0, {vocab})")
     res = infill(model, req["prefix"], req["suffix"], int(req["n"]), mask_id=special["mask"],
-                 pad_id=special["pad"], threshold=float(req.get("threshold", 1.0)))
+                 pad_id=special["pad"], threshold=float(req.get("threshold", 1.0)),
+                 length_threshold=float(req.get("length_threshold", 0.0)))
     return {"tokens": res.tokens, "span": res.span, "forwards": res.forwards, "trace": res.trace}
 
 

@@ -71,3 +71,17 @@ def test_cli_json_round_trip(tiny_model):
     assert res["tokens"] == [t for t in res["span"] if t != 0]
     code, out, _ = run_module("diffill_trainer.sample", ["--model", str(tiny_model), "--ids-json", json.dumps({"n": 2})])
     assert code == 2 and "error" in out[0]
+
+
+def test_length_threshold_commits_pad_at_the_first_likely_end_on_the_first_forward():
+    # p(pad) at positions 2..5: ~0, 0.27, ~1, ~1. With length_threshold 0.2 the first forward
+    # commits pad at position 3 (broadcast to 4, 5) besides its most confident token, and drops any
+    # choice at or right of 3; later forwards run as usual.
+    model = Scripted({2: {6: 4.0}, 3: {PAD: 2.0, 7: 2.0}, 4: {PAD: 9.0}, 5: {PAD: 9.0}})
+    plain = infill(model, [10, 11], [], 4, mask_id=MASK, pad_id=PAD, threshold=1.0)
+    assert plain.trace[0] == [[4, PAD], [5, PAD]]  # the most confident is a far-right pad
+    r = infill(model, [10, 11], [], 4, mask_id=MASK, pad_id=PAD, threshold=1.0, length_threshold=0.2)
+    assert r.trace[0] == [[3, PAD], [4, PAD], [5, PAD]]
+    assert r.tokens == [6] and r.forwards == 2
+    off = infill(model, [10, 11], [], 4, mask_id=MASK, pad_id=PAD, threshold=1.0, length_threshold=0.99)
+    assert off.trace[0] == [[4, PAD], [5, PAD]]
