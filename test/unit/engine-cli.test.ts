@@ -85,9 +85,12 @@ test('bench runs the suite and writes JSON with the baseline first', async () =>
   const mk = (kind: string, i: number) => ({ task_id: `${kind}/${i}`, kind, prompt: `let v${i} = `, suffix: ';\n', middle: `${i}`, max_tokens: 4 });
   writeFileSync(tasks, [mk('single-line', 0), mk('single-line', 1), mk('multi-line', 0)].map((t) => JSON.stringify(t)).join('\n') + '\n');
   const out = join(work, 'bench.json');
-  const r = await inProcess(() => bench.run(['--quick', '--limit', '1', '--tasks', tasks, '--json', out, '--model', sharpModelDir(), '--threads', '1']));
+  // --no-lsp: the language-server row (test/unit/bench-lsp.test.ts) needs the built bundle.
+  const r = await inProcess(() => bench.run(['--quick', '--limit', '1', '--tasks', tasks, '--json', out, '--model', sharpModelDir(), '--threads', '1', '--no-lsp']));
   assert.equal(r.code, 0);
   const j = JSON.parse(readFileSync(out, 'utf8'));
+  assert.equal(j.lsp, null);
+  assert.doesNotMatch(r.stdout, /LSP inlineCompletion/);
   assert.match(j.rows[0].setting, /baseline/);
   assert.equal(j.rows[0].tasks, 2);
   assert.ok(j.rows.every((x: { p50_ms: number }) => x.p50_ms > 0));

@@ -1,6 +1,8 @@
 // `diffill bench`: runs the fixed infill suite (test/bench/tasks.jsonl) under each sampler setting and
 // reports latency (p50/p95), forwards, tokens per forward, exact match and edit similarity, next to the
 // naive full-recompute baseline measured in the same run. Not a test: numbers depend on the machine.
+// The last row (bench-lsp.ts) asks the built language server for ghost text over stdio on the
+// single-line tasks, end to end, and is compared with the in-process "engine defaults" row.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -9,29 +11,27 @@ import { UsageError } from '../command';
 import { packageRoot } from '../paths';
 import type { SamplerOptions } from '../../engine/api';
 import { type Engine, loadModel } from '../../engine/index';
+import { benchLsp, LSP_WARMUP, type LspRow } from './bench-lsp';
+import { editSimilarity, exactMatch, percentile, type Task } from './bench-metrics';
 import { engineFlags, num, output, parseEngineArgs } from './engine-flags';
 
-const USAGE = `Usage: diffill bench [--json OUT] [--markdown OUT] [--model DIR] [--tasks FILE] [--quick] [--limit N] [--threads T]
+export { editSimilarity, exactMatch, levenshtein } from './bench-metrics';
+
+const USAGE = `Usage: diffill bench [--json OUT] [--markdown OUT] [--model DIR] [--tasks FILE] [--quick] [--limit N] [--threads T] [--no-lsp]
 
 Runs the fixed held-out infill suite under each sampler setting (full recompute vs context cache,
 commit thresholds, guidance 0/0.5/1, step caps, context 256/512/1024) and prints a table. The first
-row is the naive baseline (full recompute, one token per forward), measured in the same run.
+row is the naive baseline (full recompute, one token per forward), measured in the same run. The last
+row runs the single-line tasks through the built language server (diffill lsp --stdio, as an editor
+would: textDocument/inlineCompletion, debounce 0) and compares it with the in-process engine defaults.
 
   --json OUT       write every figure as JSON
   --markdown OUT   write the table as markdown (for docs/benchmarks.md)
   --tasks FILE     the task suite (default: test/bench/tasks.jsonl)
   --limit N        tasks per kind (single-line, multi-line, random-span); default 20
   --quick          4 tasks per kind and the main settings only
+  --no-lsp         skip the language-server row (it needs the built dist/cli.js)
   --model DIR, --threads T   as for infill`;
-
-interface Task {
-  task_id: string;
-  kind: string;
-  prompt: string;
-  suffix: string;
-  middle: string;
-  max_tokens: number;
-}
 
 interface Setting {
   name: string;
@@ -40,56 +40,34 @@ interface Setting {
   quick: boolean;
 }
 
-const ONE_PER_STEP = { threshold: 1, steps: 1 << 16 } as const;
+// The mechanism rows switch the length rule off (lengthThreshold 0) so that each isolates one idea
+// against the one-token-per-step reference; the rows from "engine defaults" on vary one knob of the
+// shipped defaults, so their cost reads directly against that row (CFG cost = its p50 / defaults' p50).
+const UNCAPPED = { steps: 1 << 16, lengthThreshold: 0 } as const;
+const ONE_PER_STEP = { threshold: 1, ...UNCAPPED } as const;
+
+/** The in-process row the language-server row is compared with (same sampler and context). */
+const ENGINE_DEFAULTS = 'engine defaults';
 
 /** The settings compared; the first is the baseline every speed-up is relative to. */
 const SETTINGS: Setting[] = [
   { name: 'full recompute, 1 token/step (baseline)', sampler: { cache: false, ...ONE_PER_STEP }, context: 512, quick: true },
-  { name: 'full recompute, threshold 0.9', sampler: { cache: false, threshold: 0.9, steps: 1 << 16 }, context: 512, quick: false },
+  { name: 'full recompute, threshold 0.9', sampler: { cache: false, threshold: 0.9, ...UNCAPPED }, context: 512, quick: false },
   { name: 'cached, 1 token/step', sampler: { cache: true, ...ONE_PER_STEP }, context: 512, quick: true },
-  { name: 'cached, threshold 0.9', sampler: { cache: true, threshold: 0.9, steps: 1 << 16 }, context: 512, quick: true },
-  { name: 'cached, threshold 0.7', sampler: { cache: true, threshold: 0.7, steps: 1 << 16 }, context: 512, quick: false },
-  { name: 'cached, threshold 0.5', sampler: { cache: true, threshold: 0.5, steps: 1 << 16 }, context: 512, quick: false },
-  { name: 'cached, threshold 0.9, refresh every 4', sampler: { cache: true, threshold: 0.9, cacheRefresh: 4, steps: 1 << 16 }, context: 512, quick: false },
-  { name: 'cached, threshold 0.9, at most 8 steps', sampler: { cache: true, threshold: 0.9, steps: 8 }, context: 512, quick: false },
-  { name: 'cached, threshold 0.9, CFG 0.5', sampler: { cache: true, threshold: 0.9, guidance: 0.5, steps: 1 << 16 }, context: 512, quick: true },
-  { name: 'cached, threshold 0.9, CFG 1', sampler: { cache: true, threshold: 0.9, guidance: 1, steps: 1 << 16 }, context: 512, quick: false },
-  { name: 'cached, threshold 0.9, context 256', sampler: { cache: true, threshold: 0.9, steps: 1 << 16 }, context: 256, quick: false },
-  { name: 'cached, threshold 0.9, context 1024', sampler: { cache: true, threshold: 0.9, steps: 1 << 16 }, context: 1024, quick: false },
-  { name: 'engine defaults', sampler: {}, context: 512, quick: true },
+  { name: 'cached, threshold 0.9', sampler: { cache: true, threshold: 0.9, ...UNCAPPED }, context: 512, quick: true },
+  { name: 'cached, threshold 0.7', sampler: { cache: true, threshold: 0.7, ...UNCAPPED }, context: 512, quick: false },
+  { name: 'cached, threshold 0.5', sampler: { cache: true, threshold: 0.5, ...UNCAPPED }, context: 512, quick: false },
+  { name: 'cached, threshold 0.9, refresh every 4', sampler: { cache: true, threshold: 0.9, cacheRefresh: 4, ...UNCAPPED }, context: 512, quick: false },
+  { name: 'cached, threshold 0.9, at most 8 steps', sampler: { cache: true, threshold: 0.9, ...UNCAPPED, steps: 8 }, context: 512, quick: false },
+  { name: 'cached, 1 token/step, length first (0.2)', sampler: { cache: true, ...ONE_PER_STEP, lengthThreshold: 0.2 }, context: 512, quick: false },
+  { name: 'cached, threshold 0.9, length first (0.2)', sampler: { cache: true, threshold: 0.9, ...UNCAPPED, lengthThreshold: 0.2 }, context: 512, quick: true },
+  { name: ENGINE_DEFAULTS, sampler: {}, context: 512, quick: true },
+  { name: 'engine defaults, at most 6 steps', sampler: { steps: 6 }, context: 512, quick: false },
+  { name: 'engine defaults, CFG 0.5', sampler: { guidance: 0.5 }, context: 512, quick: true },
+  { name: 'engine defaults, CFG 1', sampler: { guidance: 1 }, context: 512, quick: false },
+  { name: 'engine defaults, context 256', sampler: {}, context: 256, quick: false },
+  { name: 'engine defaults, context 1024', sampler: {}, context: 1024, quick: false },
 ];
-
-export function levenshtein(a: string, b: string): number {
-  if (a === b) return 0;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
-
-/** 1 - edit distance / longer length, on the trimmed texts (1 = identical). */
-export function editSimilarity(got: string, want: string): number {
-  const a = got.trim();
-  const b = want.trim();
-  const n = Math.max(a.length, b.length);
-  return n === 0 ? 1 : 1 - levenshtein(a, b) / n;
-}
-
-export function exactMatch(got: string, want: string): boolean {
-  return got.trim() === want.trim();
-}
-
-function percentile(xs: number[], q: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
-  return s[i]!;
-}
 
 interface Row {
   setting: string;
@@ -141,7 +119,7 @@ async function runSetting(engine: Engine, tasks: Task[], s: Setting): Promise<Ro
   };
 }
 
-function markdown(rows: Row[], meta: Record<string, unknown>): string {
+function markdown(rows: Row[], lsp: LspRow | null, meta: Record<string, unknown>): string {
   const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
   const base = rows[0]!;
   const lines = [
@@ -155,6 +133,25 @@ function markdown(rows: Row[], meta: Record<string, unknown>): string {
         `| ${r.setting} | ${r.context} | ${f(r.p50_ms)} | ${f(r.p95_ms)} | ${f(r.single_line_p50_ms)} / ${f(r.single_line_p95_ms)} | ${f(r.mean_forwards, 1)} | ${f(r.tokens_per_forward, 2)} | ${f(100 * r.exact_match, 1)} % | ${f(r.edit_similarity, 3)} | ${f(base.p50_ms / r.p50_ms, 1)}x |`,
     ),
   ];
+  if (lsp !== null) {
+    // Single-line tasks only, so its speed-up is against the baseline's single-line p50, and the
+    // server does not report forwards.
+    lines.push(
+      `| ${lsp.setting}, single-line tasks | ${lsp.context} | ${f(lsp.p50_ms)} | ${f(lsp.p95_ms)} | ${f(lsp.single_line_p50_ms)} / ${f(lsp.single_line_p95_ms)} | – | – | ${f(100 * lsp.exact_match, 1)} % | ${f(lsp.edit_similarity, 3)} | ${f(base.single_line_p50_ms / lsp.p50_ms, 1)}x (single-line) |`,
+    );
+    const o = lsp.overhead;
+    lines.push(
+      '',
+      `LSP row: ${lsp.tasks} single-line tasks, each in a fresh document, after ${lsp.warmup_requests} warm-up requests; ` +
+        `round trip from sending \`textDocument/inlineCompletion\` to its response, debounce 0; ` +
+        `the server's own model time p50 / p95 ${f(lsp.server_model_p50_ms)} / ${f(lsp.server_model_p95_ms)} ms, ` +
+        `the rest of the round trip (pipes, JSON-RPC, document handling) p50 ${f(lsp.outside_model_p50_ms, 1)} ms; ${lsp.empty} empty answers.`,
+      o === null
+        ? `Server overhead: not computed (no "${ENGINE_DEFAULTS}" row in this run).`
+        : `Server overhead vs the in-process "${o.vs}" row (single-line p50 ${f(o.engine_single_line_p50_ms)} ms): ` +
+            `${f(o.ratio_p50, 2)}x at p50 (${o.added_p50_ms >= 0 ? '+' : ''}${f(o.added_p50_ms)} ms).`,
+    );
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -169,6 +166,7 @@ export const command: Command = {
       tasks: { type: 'string' },
       limit: { type: 'string' },
       quick: { type: 'boolean' },
+      'no-lsp': { type: 'boolean' },
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'\n\n${USAGE}`);
     const flags = engineFlags(values);
@@ -195,6 +193,30 @@ export const command: Command = {
     } finally {
       await engine.dispose();
     }
+    // After the in-process rows, with their engine disposed: the server gets the CPU to itself.
+    let lsp: LspRow | null = null;
+    const singleLine = tasks.filter((t) => t.kind === 'single-line');
+    if (values['no-lsp'] === true) {
+      // skipped on request
+    } else if (singleLine.length === 0) {
+      process.stderr.write('LSP row skipped: the suite has no single-line tasks\n');
+    } else {
+      process.stderr.write(`LSP inlineCompletion over stdio: starting the language server (${LSP_WARMUP} warm-up requests, then ${singleLine.length} tasks)\n`);
+      lsp = await benchLsp({ model: flags.model, threads: flags.threads, tasks: singleLine, contextTokens: 512 });
+      const engineRow = rows.find((r) => r.setting === ENGINE_DEFAULTS);
+      if (engineRow !== undefined && Number.isFinite(engineRow.single_line_p50_ms)) {
+        lsp.overhead = {
+          vs: ENGINE_DEFAULTS,
+          engine_single_line_p50_ms: engineRow.single_line_p50_ms,
+          ratio_p50: lsp.p50_ms / engineRow.single_line_p50_ms,
+          added_p50_ms: lsp.p50_ms - engineRow.single_line_p50_ms,
+        };
+      }
+      process.stderr.write(
+        `${lsp.setting}: p50 ${lsp.p50_ms.toFixed(0)} ms, p95 ${lsp.p95_ms.toFixed(0)} ms, EM ${(100 * lsp.exact_match).toFixed(1)} %, ES ${lsp.edit_similarity.toFixed(3)}` +
+          (lsp.overhead !== null ? `, ${lsp.overhead.ratio_p50.toFixed(2)}x the in-process p50\n` : '\n'),
+      );
+    }
     const meta = {
       date: new Date().toISOString(),
       // Other processes on the machine slow every row; the 1-minute load average at the end says how much.
@@ -208,9 +230,9 @@ export const command: Command = {
       tasks: tasks.length,
       tasks_file: tasksFile,
     };
-    const md = markdown(rows, meta);
+    const md = markdown(rows, lsp, meta);
     output.write(md);
-    if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ meta, rows }, null, 2) + '\n');
+    if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ meta, rows, lsp }, null, 2) + '\n');
     if (values.markdown !== undefined) writeFileSync(values.markdown, md);
     return 0;
   },
