@@ -80,7 +80,8 @@ interface Harness {
   close(): void;
 }
 
-async function start(options: { settings?: Record<string, unknown>; loadError?: string } = {}): Promise<Harness> {
+/** `holdConfiguration`: the client answers workspace/configuration only once this resolves (start() then returns at once). */
+async function start(options: { settings?: Record<string, unknown>; loadError?: string; holdConfiguration?: Promise<void> } = {}): Promise<Harness> {
   const toServer = new PassThrough();
   const toClient = new PassThrough();
   const serverConnection = createConnection(new StreamMessageReader(toServer), new StreamMessageWriter(toClient));
@@ -132,7 +133,10 @@ async function start(options: { settings?: Record<string, unknown>; loadError?: 
       serverConnection.dispose();
     },
   };
-  client.onRequest('workspace/configuration', () => [h.settings]);
+  client.onRequest('workspace/configuration', async () => {
+    await options.holdConfiguration;
+    return [h.settings];
+  });
   client.onRequest('client/registerCapability', (p: { registrations: Array<{ method: string }> }) => {
     for (const r of p.registrations) h.registrations.push(r.method);
     return null;
@@ -153,6 +157,7 @@ async function start(options: { settings?: Record<string, unknown>; loadError?: 
     },
   });
   await client.sendNotification('initialized', {});
+  if (options.holdConfiguration !== undefined) return h;
   await h.waitFor('inline completion registration', () => h.registrations.includes('textDocument/inlineCompletion') || undefined);
   return h;
 }
@@ -336,6 +341,24 @@ test('fill blanks: underscore runs by default, explicit ranges, overlap rejected
       }),
       (err: { code: number; message: string }) => err.code === -32602 && /overlap/.test(err.message),
     );
+  } finally {
+    h.close();
+  }
+});
+
+test('a request sent right after initialized waits for the settings instead of failing', async () => {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const h = await start({ holdConfiguration: held });
+  try {
+    await h.open(URI, 'const a = ___;\n');
+    const pending = h.client.sendRequest(FillBlanksRequest, { textDocument: { uri: URI } });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(h.loads, [], 'no model may load before the settings are known');
+    release();
+    const result = await pending;
+    assert.deepEqual(result.blanks.map((b) => b.text), ['fill0']);
+    assert.deepEqual(h.loads, ['/models/default']);
   } finally {
     h.close();
   }

@@ -189,7 +189,11 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
   const disabledError = () =>
     new ResponseError(ErrorCodes.InvalidRequest, 'Diffill is disabled (setting diffill.enable is false)');
 
+  // A request can arrive right after `initialized`, before the client has answered the first
+  // workspace/configuration: without those settings no model is configured yet, so every request
+  // first waits for the settings being applied (a no-op once they are).
   connection.languages.inlineCompletion.on(async (params, token) => {
+    await applying;
     if (!settings.enable) return null;
     try {
       return await inline.handle(params, token);
@@ -199,9 +203,16 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
       return null;
     }
   });
-  connection.onRequest(FillBlanksRequest, (params, token) => (settings.enable ? fillBlanks(ctx, params, token) : Promise.reject(disabledError())));
-  connection.onRequest(WriteBeforeRequest, (params, token) => (settings.enable ? writeBefore(ctx, params, token) : Promise.reject(disabledError())));
-  connection.onRequest(SetSamplerOptionsRequest, (params): EffectiveSamplerOptions => {
+  connection.onRequest(FillBlanksRequest, async (params, token) => {
+    await applying;
+    return settings.enable ? fillBlanks(ctx, params, token) : Promise.reject(disabledError());
+  });
+  connection.onRequest(WriteBeforeRequest, async (params, token) => {
+    await applying;
+    return settings.enable ? writeBefore(ctx, params, token) : Promise.reject(disabledError());
+  });
+  connection.onRequest(SetSamplerOptionsRequest, async (params): Promise<EffectiveSamplerOptions> => {
+    await applying;
     try {
       sampler.set(params ?? {});
     } catch (err) {
@@ -222,9 +233,15 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
     const storageDir = p?.storageDir ?? (sameFolder ? storeLocation?.storageDir : undefined);
     return { ...p, workspace, ...(storageDir !== undefined ? { storageDir } : {}) };
   };
-  connection.onRequest(FinetuneRequest, (params, token) => finetuneJob.run(withWorkspace(params), token));
+  connection.onRequest(FinetuneRequest, async (params, token) => {
+    await applying;
+    return finetuneJob.run(withWorkspace(params), token);
+  });
   connection.onRequest(FinetuneCancelRequest, () => ({ cancelled: finetuneJob.cancel() }));
-  connection.onRequest(UsePreviousModelRequest, (params) => finetuneJob.usePrevious(withWorkspace(params)));
+  connection.onRequest(UsePreviousModelRequest, async (params) => {
+    await applying;
+    return finetuneJob.usePrevious(withWorkspace(params));
+  });
 
   documents.onDidClose((e) => inline.forget(e.document.uri));
   connection.onShutdown(async () => {
