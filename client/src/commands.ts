@@ -43,6 +43,9 @@ const fillBlanks: Command = (ctx) => async () => {
       void vscode.window.showInformationMessage('Diffill: no blanks found. Mark them with ___ or select them (multiple cursors work too).');
       return;
     }
+    // The log keeps what the model wrote even when the preview is rejected, and marks the moment the
+    // preview opens (the desktop end-to-end test waits for it before answering the preview).
+    ctx.log.info(`fill blanks: filled ${result.blanks.length} blank(s) in ${result.latencyMs} ms; preview shown`);
     await previewFills(client, editor, result);
   } catch (err) {
     await report(ctx, 'fill blanks', err);

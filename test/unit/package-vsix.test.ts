@@ -39,6 +39,11 @@ const TREE = [
   'server/training/python/diffill_trainer/__pycache__/train.cpython-312.pyc',
   'server/training/python/tests/test_train.py',
   'server/src/cli.ts',
+  // Test harnesses with their own dependencies and downloads: never shipped.
+  'test/electron/runTest.mjs',
+  'test/electron/node_modules/mocha/package.json',
+  'test/electron/.vscode-test/vscode-linux-x64-1.100.0/code',
+  'test/e2e/node_modules/code-server/package.json',
   `${ORT}/package.json`,
   `${ORT}/README.md`,
   `${ORT}/dist/index.js`,
