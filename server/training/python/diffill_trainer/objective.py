@@ -98,11 +98,48 @@ def _infill_row(tokens: np.ndarray, is_nl: np.ndarray, pad_id: int,
     return row_tok, row_kind
 
 
+def _fact_infill_row(tokens: np.ndarray, trainable: np.ndarray, bos_id: int, pad_id: int,
+                     cfg: ObjectiveConfig, rng) -> tuple[np.ndarray, np.ndarray] | None:
+    """An infill row over packed facts (`<|bos|> fact <|eos|>` one after another): the middle is a span
+    inside one fact, followed by 0..max_pad [PAD]s; the other facts and the rest of this one stay clean.
+    Half of the spans start at the fact's first token or end at its last (before the <|eos|>), since the
+    subject and the object of a statement are what a fill-the-blank usually asks for; the rest are
+    random. None when the row holds no fact with content."""
+    L = len(tokens)
+    starts = np.flatnonzero((tokens == bos_id) & trainable)
+    if len(starts) == 0:
+        return None
+    s0 = int(starts[int(rng.integers(0, len(starts)))])
+    rest = np.flatnonzero(~trainable[s0:])
+    e0 = s0 + (int(rest[0]) if len(rest) else L - s0)
+    later = starts[starts > s0]
+    if len(later):
+        e0 = min(e0, int(later[0]))
+    lo, hi = s0 + 1, e0 - 1  # content without <|bos|> and <|eos|>
+    if hi - lo < 1:
+        return None
+    length = int(rng.integers(1, min(cfg.max_random_span, hi - lo) + 1))
+    r = rng.random()
+    if r < 0.25:
+        start = lo
+    elif r < 0.5:
+        start = hi - length
+    else:
+        start = int(rng.integers(lo, hi - length + 1))
+    end = start + length
+    k = int(rng.integers(0, cfg.max_pad + 1))
+    row_tok = np.concatenate([tokens[:end], np.full(k, pad_id, np.int64), tokens[end:]])[:L]
+    row_kind = np.concatenate([np.full(start, CONTEXT, np.int8), np.full(length, MIDDLE, np.int8),
+                               np.full(k, PAD, np.int8), np.full(L - end, CONTEXT, np.int8)])[:L]
+    return row_tok, row_kind
+
+
 def make_batch(tokens: np.ndarray, rng: np.random.Generator, cfg: ObjectiveConfig, *, pad_id: int,
                mask_id: int, is_newline: np.ndarray, trainable: np.ndarray | None = None,
-               infill: bool = True, t: np.ndarray | None = None) -> Batch:
-    """Noise a [B, L] window batch. `trainable` (default all) marks positions that may carry loss;
-    infill rows assume every position is trainable (corpus windows), so facts batches use infill=False."""
+               infill: bool = True, t: np.ndarray | None = None, fact_bos: int | None = None) -> Batch:
+    """Noise a [B, L] window batch. `trainable` (default all) marks positions that may carry loss.
+    Corpus infill rows assume every position is trainable; with `fact_bos` (facts batches, whose rows
+    end in untrained filler) infill rows blank a span inside one fact instead (_fact_infill_row)."""
     B, L = tokens.shape
     if trainable is None:
         trainable = np.ones((B, L), dtype=bool)
@@ -114,7 +151,12 @@ def make_batch(tokens: np.ndarray, rng: np.random.Generator, cfg: ObjectiveConfi
         rows = np.flatnonzero(rng.random(B) < cfg.infill_fraction)
         is_nl = is_newline[np.clip(tokens, 0, len(is_newline) - 1)]
         for r in rows:
-            targets[r], kinds[r] = _infill_row(tokens[r], is_nl[r], pad_id, cfg, rng)
+            if fact_bos is None:
+                targets[r], kinds[r] = _infill_row(tokens[r], is_nl[r], pad_id, cfg, rng)
+            else:
+                row = _fact_infill_row(tokens[r], trainable[r], fact_bos, pad_id, cfg, rng)
+                if row is not None:
+                    targets[r], kinds[r] = row
     u = rng.random((B, L))
     noised = u < t[:, None]
     if cfg.pad_noise == "always":

@@ -133,7 +133,7 @@ class Prefetcher:
         if self.corpus.facts is not None:
             tokens, trainable = pack_facts(self.corpus.facts, self.batch, self.seq_len, self.vocab.pad, rng)
             b = make_batch(tokens, rng, self.obj, pad_id=self.vocab.pad, mask_id=self.vocab.mask,
-                           is_newline=self.vocab.newline, trainable=trainable, infill=False)
+                           is_newline=self.vocab.newline, trainable=trainable, fact_bos=self.vocab.bos)
         else:
             tokens = sample_windows(self.corpus.train, self.batch, self.seq_len, rng)
             b = make_batch(tokens, rng, self.obj, pad_id=self.vocab.pad, mask_id=self.vocab.mask,

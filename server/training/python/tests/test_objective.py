@@ -106,6 +106,29 @@ def test_facts_rows_hold_whole_facts_and_pad_is_not_trained():
     assert np.all(b.weights[~trainable] == 0) and np.all(b.input_ids[~trainable] == PAD_ID)
 
 
+def test_facts_infill_rows_blank_a_span_inside_one_fact_then_pads():
+    facts = [np.array([1, 5, 6, 7, 2]), np.array([1, 8, 9, 12, 13, 2]), np.array([1, 11, 14, 2])]
+    tok, trainable = pack_facts(facts, 64, 24, PAD_ID, np.random.default_rng(0))
+    b = make_batch(tok, np.random.default_rng(2), ObjectiveConfig(infill_fraction=1.0), pad_id=PAD_ID,
+                   mask_id=MASK_ID, is_newline=NEWLINE, trainable=trainable, fact_bos=1, t=np.full(64, 0.999))
+    edges = 0
+    for r in range(64):
+        mid = np.flatnonzero(b.kinds[r] == MIDDLE)
+        pads = np.flatnonzero(b.kinds[r] == PAD)
+        assert len(mid) >= 1, "every row of whole facts gets a blank"
+        assert np.all(np.diff(mid) == 1), "one contiguous middle"
+        # the middle lies inside one fact: no <|bos|>/<|eos|> in it, and its neighbours are fact tokens
+        assert not np.isin(b.targets[r, mid], [1, 2]).any()
+        if len(pads):
+            assert pads[0] == mid[-1] + 1 and np.all(np.diff(pads) == 1) and np.all(b.targets[r, pads] == PAD_ID)
+        # the context stays clean, filler carries no loss
+        ctx = b.kinds[r] == CONTEXT
+        assert np.all(b.input_ids[r, ctx] == b.targets[r, ctx]) and np.all(b.weights[r, ctx] == 0)
+        nxt = mid[-1] + 1 + len(pads)
+        edges += int(b.targets[r, mid[0] - 1] == 1 or (nxt < tok.shape[1] and b.targets[r, nxt] == 2))
+    assert edges >= 16, f"only {edges}/64 blanks touch the start or the end of their fact"
+
+
 @pytest.mark.parametrize("eps", [1e-3])
 def test_t_bounds(eps):
     t = stratified_t(1000, eps, np.random.default_rng(5))
