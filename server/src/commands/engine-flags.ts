@@ -10,6 +10,7 @@ export const ENGINE_FLAGS_USAGE = `Model and sampler options:
   --guidance W       classifier-free guidance strength (0 = off)
   --steps N          most forwards per request
   --threshold X      commit every token at least this confident per step (1 = one per step)
+  --length-threshold X  decide the answer's length on the first forward at this P([PAD]) (0 = off)
   --temperature T    0 = greedy; > 0 samples
   --seed S           random seed for sampling
   --threads T        inference threads (default: all CPUs)
@@ -21,6 +22,7 @@ export const engineFlagSpec = {
   guidance: { type: 'string' },
   steps: { type: 'string' },
   threshold: { type: 'string' },
+  'length-threshold': { type: 'string' },
   temperature: { type: 'string' },
   seed: { type: 'string' },
   threads: { type: 'string' },
@@ -62,6 +64,7 @@ export function engineFlags(values: Record<string, string | boolean | undefined>
   set('guidance', num(s('guidance'), 'guidance'));
   set('steps', num(s('steps'), 'steps', true));
   set('threshold', num(s('threshold'), 'threshold'));
+  set('lengthThreshold', num(s('length-threshold'), 'length-threshold'));
   set('temperature', num(s('temperature'), 'temperature'));
   set('seed', num(s('seed'), 'seed', true));
   if (values['no-cache'] === true) sampler.cache = false;
