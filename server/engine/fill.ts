@@ -1,6 +1,7 @@
 // Fill every blank of a document jointly: one canvas with a run of masks per blank, so each fill sees
 // the others as they are decoded.
 import type { FillRequest, FillResult } from './api';
+import { answerAfterMove, moveSpaceIntoGap } from './boundary';
 import { buildCanvas, checkMaxTokens } from './canvas';
 import { RequestError } from './errors';
 import type { Model } from './model';
@@ -25,11 +26,17 @@ export async function fill(model: Model, request: FillRequest): Promise<FillResu
     at = end;
   });
   texts.push(request.text.slice(at));
+  // Each piece of text before a blank gives its trailing space to the blank (boundary.ts).
+  const moved = texts.slice(0, -1).map((t, k) => {
+    const start = moveSpaceIntoGap(t);
+    texts[k] = start.text;
+    return start.moved;
+  });
   const lengths = request.blanks.map(() => n);
   const canvas = buildCanvas(model, texts, lengths, resolveContext(request.context));
   const out = await sample(model, canvas, sampler, request.signal);
   return {
-    fills: out.spans.map((ids) => model.tokenizer.decode(ids)),
+    fills: out.spans.map((ids, k) => answerAfterMove(model.tokenizer.decode(ids), moved[k]!)),
     latencyMs: performance.now() - started,
     forwards: out.forwards,
     tokens: out.tokens,

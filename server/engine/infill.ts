@@ -1,6 +1,7 @@
 // Variable-length infill: a canvas of masks between the text before and after the cursor; the model
 // ends the answer early by committing [PAD] (broadcast to the right, then dropped).
 import type { InfillRequest, InfillResult } from './api';
+import { answerAfterMove, moveSpaceIntoGap } from './boundary';
 import { buildCanvas, checkMaxTokens } from './canvas';
 import type { Model } from './model';
 import { DEFAULT_MAX_TOKENS, resolveContext, resolveSampler } from './options';
@@ -10,10 +11,11 @@ export async function infill(model: Model, request: InfillRequest): Promise<Infi
   const started = performance.now();
   const sampler = resolveSampler(request.sampler);
   const n = checkMaxTokens(request.maxTokens ?? DEFAULT_MAX_TOKENS.infill, 'maxTokens');
-  const canvas = buildCanvas(model, [request.prefix, request.suffix], [n], resolveContext(request.context));
+  const start = moveSpaceIntoGap(request.prefix);
+  const canvas = buildCanvas(model, [start.text, request.suffix], [n], resolveContext(request.context));
   const out = await sample(model, canvas, sampler, request.signal);
   return {
-    text: model.tokenizer.decode(out.spans[0]!),
+    text: answerAfterMove(model.tokenizer.decode(out.spans[0]!), start.moved),
     latencyMs: performance.now() - started,
     forwards: out.forwards,
     tokens: out.tokens,
