@@ -88,6 +88,11 @@ const table = [
   row('base', r.before),
   row('fine-tuned on the forward facts', r.after),
   '',
+  'What the fine-tuned model wrote for the first facts (reference -> forward | reverse fill | write-before):',
+  '',
+  ...r.after.answers.slice(0, 4).map((a) =>
+    `- ${JSON.stringify(a.fact.title)} / ${JSON.stringify(a.fact.name)} -> ${JSON.stringify(a.forward)} | ${JSON.stringify(a.reverseFill)} | ${JSON.stringify(a.reverseBefore)}`),
+  '',
   `Command: \`${command}\``,
   '',
 ];
