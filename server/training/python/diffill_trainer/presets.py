@@ -70,6 +70,7 @@ class TrainDefaults:
     lr: float
     cpu_batch_size: int  # CPU runs use a smaller batch so a step stays interactive
     warmup_steps: int = 100
+    default_steps: int = 1000  # the budget when no --steps/--tokens/--minutes is given
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio (SMDM: 2e-4 -> 2e-5)
 
 
@@ -86,7 +87,8 @@ PRESETS: dict[str, Preset] = {
     "tiny": Preset(
         "tiny",
         ModelConfig(n_layer=2, d_model=64, n_head=2, d_ff=128, max_position=1024),
-        TrainDefaults(batch_size=16, seq_len=128, lr=3e-3, cpu_batch_size=8, warmup_steps=5),
+        TrainDefaults(batch_size=16, seq_len=128, lr=3e-3, cpu_batch_size=8, warmup_steps=5,
+                      default_steps=300),  # about half a minute on 2 CPU cores
         latency_class="test-only (~1 ms per forward)",
     ),
     "small": Preset(

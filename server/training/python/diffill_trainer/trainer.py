@@ -37,7 +37,6 @@ from .vocab import Vocab, load_vocab
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 DEFAULT_TOKENIZER = REPO_ROOT / "models" / "default" / "tokenizer.json"
-DEFAULT_STEPS = 1000
 
 
 class LossModule(nn.Module):
@@ -243,7 +242,7 @@ def _run(args, out: Path, device: str, rank: int, world: int, is_cuda: bool, sto
     elif args.minutes is not None:
         total_steps = None
     else:
-        total_steps = DEFAULT_STEPS
+        total_steps = preset.train.default_steps
     if (total_steps is not None and total_steps < 1) or (args.minutes is not None and args.minutes <= 0):
         raise BadArguments("the training budget (--steps/--tokens/--minutes) must be positive")
     budget_s = args.minutes * 60.0 if args.minutes is not None else None
