@@ -1,7 +1,7 @@
 // Fill every blank of a document jointly: one canvas with a run of masks per blank, so each fill sees
 // the others as they are decoded.
 import type { FillRequest, FillResult } from './api';
-import { answerAfterMove, moveSpaceIntoGap } from './boundary';
+import { answerAfterMove, banLoneSpace, moveSpaceIntoGap } from './boundary';
 import { buildCanvas, checkMaxTokens } from './canvas';
 import { RequestError } from './errors';
 import type { Model } from './model';
@@ -33,7 +33,7 @@ export async function fill(model: Model, request: FillRequest): Promise<FillResu
     return start.moved;
   });
   const lengths = request.blanks.map(() => n);
-  const canvas = buildCanvas(model, texts, lengths, resolveContext(request.context));
+  const canvas = banLoneSpace(model.tokenizer, model.config.vocabSize, buildCanvas(model, texts, lengths, resolveContext(request.context)), moved);
   const out = await sample(model, canvas, sampler, request.signal);
   return {
     fills: out.spans.map((ids, k) => answerAfterMove(model.tokenizer.decode(ids), moved[k]!)),

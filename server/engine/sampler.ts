@@ -18,6 +18,8 @@ export interface Span {
   /** Canvas index of the span's first token. */
   start: number;
   length: number;
+  /** Token ids the span's first position may not take (see boundary.ts: the lone space token). */
+  bannedFirst?: readonly number[];
 }
 
 export interface Canvas {
@@ -47,7 +49,7 @@ export async function sample(
   signal?: AbortSignal,
   observe?: StepObserver,
 ): Promise<SampleResult> {
-  const { pad, mask } = model.config.special;
+  const { pad, mask, bos, eos } = model.config.special;
   const vocab = model.config.vocabSize;
   const ids = Int32Array.from(canvas.ids);
   const L = ids.length;
@@ -120,7 +122,17 @@ export async function sample(
     const rowOf = new Map(gathered.map((p, i) => [p, i]));
     const row = (p: number) => logits.subarray(rowOf.get(p)! * vocab, (rowOf.get(p)! + 1) * vocab);
     // This step's logits are ours to edit: ruling [PAD] out here keeps every later rule unchanged.
-    for (const p of masked) if (noPad.has(p)) row(p)[pad] = -Infinity;
+    // BOS/EOS mark the document's ends, which the canvas places itself: inside a span they are no text
+    // (they decode to nothing), so a span may not take them.
+    for (const p of masked) {
+      const r = row(p);
+      r[bos] = -Infinity;
+      r[eos] = -Infinity;
+      if (noPad.has(p)) r[pad] = -Infinity;
+    }
+    for (const s of canvas.spans) {
+      if (s.bannedFirst && s.length > 0 && ids[s.start] === mask) for (const id of s.bannedFirst) row(s.start)[id] = -Infinity;
+    }
 
     // Greedy decoding scans each row for its argmax and computes the softmax denominator (the confidence)
     // only as far as the commit rule needs it; sampling draws a token and its confidence at once.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { answerAfterMove, moveSpaceIntoGap } from '../../server/engine/boundary';
+import { answerAfterMove, banLoneSpace, moveSpaceIntoGap } from '../../server/engine/boundary';
 import { buildCanvas } from '../../server/engine/canvas';
 import { loadModel } from '../../server/engine/engine';
 import { resolveContext, resolveSampler } from '../../server/engine/options';
@@ -31,11 +31,37 @@ test('infill and fill build the canvas without the space and take it off the ans
     const prefix = 'function f(a) {\n  return ';
     const suffix = ';\n}\n';
     const got = await engine.infill({ prefix, suffix, maxTokens: 6 });
-    const canvas = buildCanvas(engine.model, [prefix.slice(0, -1), suffix], [6], resolveContext({}));
+    const canvas = banLoneSpace(tokenizer, engine.model.config.vocabSize, buildCanvas(engine.model, [prefix.slice(0, -1), suffix], [6], resolveContext({})), [' ']);
+    const banned = canvas.spans[0]!.bannedFirst ?? [];
+    assert.ok(banned.includes(Array.from(tokenizer.encode(' '))[0]!), 'the lone space token is banned');
+    assert.ok(banned.every((id) => /^[ \t]+$/.test(tokenizer.decode([id]))), 'only blank tokens are banned');
     const raw = tokenizer.decode((await sample(engine.model, canvas, resolveSampler({}))).spans[0]!);
     assert.equal(got.text, raw.startsWith(' ') ? raw.slice(1) : raw);
     const plain = buildCanvas(engine.model, [prefix, suffix], [6], resolveContext({}));
     assert.notDeepEqual(Array.from(plain.ids), Array.from(canvas.ids), 'the moved space must change the canvas');
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('a banned first token is never committed at the span start', async () => {
+  const engine = await loadModel(sharpModelDir(), { threads: 1 });
+  try {
+    const m = engine.model;
+    const { mask } = m.config.special;
+    const prefix = Array.from(m.tokenizer.encode('const total = '));
+    const base = { ids: Int32Array.from([...prefix, ...new Array(5).fill(mask), ...Array.from(m.tokenizer.encode(';\n'))]), spans: [{ start: prefix.length, length: 5 }] };
+    const opts = resolveSampler({ threshold: 1, lengthThreshold: 0, minTokens: 1, cache: false });
+    const first = async (c: typeof base & { spans: Array<{ start: number; length: number; bannedFirst?: number[] }> }) => {
+      let at = -1;
+      await sample(m, c, opts, undefined, (_s, commits) => {
+        for (const [p, t] of commits) if (p === c.spans[0]!.start) at = t;
+      });
+      return at;
+    };
+    const free = await first(base);
+    const banned = await first({ ...base, spans: [{ ...base.spans[0]!, bannedFirst: [free] }] });
+    assert.notEqual(banned, free, `token ${free} was banned at the span start but committed there`);
   } finally {
     await engine.dispose();
   }

@@ -5,6 +5,7 @@ Algorithm, exactly:
   while a span position is still masked:
       one full forward over the canvas (positions 0..len-1)
       at every masked span position: p = softmax(logits) in float64 with the mask id excluded;
+          (<|bos|> and <|eos|> excluded too when the CLI runs it: the engine never writes them in a span)
           token = argmax p (ties -> lowest id); confidence = max p
       commit every masked position whose confidence >= threshold, and always the single most confident
           one (ties -> leftmost position); threshold >= 1.0 commits exactly that one per step
@@ -39,10 +40,13 @@ class InfillResult:
     trace: list[list[list[int]]] = field(default_factory=list)  # per forward: [[position, token], ...]
 
 
-def step_probs(logits: np.ndarray, mask_id: int) -> np.ndarray:
-    """logits [M, V] at the masked positions -> softmax [M, V] in float64, the mask id excluded."""
+def step_probs(logits: np.ndarray, mask_id: int, banned: tuple[int, ...] = ()) -> np.ndarray:
+    """logits [M, V] at the masked positions -> softmax [M, V] in float64, the mask id (and `banned`)
+    excluded."""
     x = logits.astype(np.float64)
     x[:, mask_id] = -np.inf
+    for b in banned:
+        x[:, b] = -np.inf
     x = x - x.max(axis=1, keepdims=True)
     p = np.exp(x)
     p /= p.sum(axis=1, keepdims=True)
@@ -61,7 +65,8 @@ def _choice(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @torch.no_grad()
 def infill(model: DiffusionLM, prefix: list[int], suffix: list[int], n: int, *, mask_id: int, pad_id: int,
-           threshold: float = 1.0, length_threshold: float = 0.0, device: str = "cpu") -> InfillResult:
+           threshold: float = 1.0, length_threshold: float = 0.0, banned: tuple[int, ...] = (),
+           device: str = "cpu") -> InfillResult:
     if n <= 0:
         return InfillResult([], [], 0)
     canvas = torch.tensor([list(prefix) + [mask_id] * n + list(suffix)], dtype=torch.long, device=device)
@@ -74,7 +79,7 @@ def infill(model: DiffusionLM, prefix: list[int], suffix: list[int], n: int, *, 
             break
         logits = model(canvas)[0, lo + masked].float().cpu().numpy()
         forwards += 1
-        probs = step_probs(logits, mask_id)
+        probs = step_probs(logits, mask_id, banned)
         tok, conf = _choice(probs)
         best = int(np.argmax(conf))  # first maximum = leftmost position
         if threshold >= 1.0:
@@ -117,7 +122,8 @@ def _run(model, cfg, req: dict) -> dict:
         raise ValueError(f"ids must be integers in [0, {vocab})")
     res = infill(model, req["prefix"], req["suffix"], int(req["n"]), mask_id=special["mask"],
                  pad_id=special["pad"], threshold=float(req.get("threshold", 1.0)),
-                 length_threshold=float(req.get("length_threshold", 0.0)))
+                 length_threshold=float(req.get("length_threshold", 0.0)),
+                 banned=(special["bos"], special["eos"]))
     return {"tokens": res.tokens, "span": res.span, "forwards": res.forwards, "trace": res.trace}
 
 
