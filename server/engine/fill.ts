@@ -10,8 +10,14 @@ import { sample } from './sampler';
 
 export async function fill(model: Model, request: FillRequest): Promise<FillResult> {
   const started = performance.now();
-  // A marked blank asks for text: unless the caller says otherwise, never fill it with nothing.
-  const sampler = resolveSampler({ ...request.sampler, minTokens: request.sampler?.minTokens ?? 1 });
+  // A marked blank asks for text: unless the caller says otherwise, never fill it with nothing. The
+  // length rule is off unless asked for: a blank is an explicit request where an answer cut short costs
+  // more than a few forwards (invented facts: forward recall 65% with it at 0.2, 100% without).
+  const sampler = resolveSampler({
+    ...request.sampler,
+    minTokens: request.sampler?.minTokens ?? 1,
+    lengthThreshold: request.sampler?.lengthThreshold ?? 0,
+  });
   const n = checkMaxTokens(request.maxTokensPerBlank ?? DEFAULT_MAX_TOKENS.fillPerBlank, 'maxTokensPerBlank');
   if (request.blanks.length === 0) {
     return { fills: [], latencyMs: performance.now() - started, forwards: 0, tokens: 0, truncated: false };

@@ -66,3 +66,30 @@ test('a banned first token is never committed at the span start', async () => {
     await engine.dispose();
   }
 });
+
+test('fill and before leave the length rule off unless asked; infill uses the default', async () => {
+  const engine = await loadModel(sharpModelDir(), { threads: 1 });
+  try {
+    const text = 'import os\n___\nprint(os.name)\n';
+    const blanks = [{ start: 10, end: 13 }];
+    const base = { text, blanks, maxTokensPerBlank: 20, sampler: { threshold: 1 } };
+    const plain = await engine.fill(base);
+    const off = await engine.fill({ ...base, sampler: { threshold: 1, lengthThreshold: 0 } });
+    const on = await engine.fill({ ...base, sampler: { threshold: 1, lengthThreshold: 0.2 } });
+    assert.deepEqual(plain.fills, off.fills);
+    assert.equal(plain.forwards, off.forwards);
+    assert.notEqual(on.forwards, off.forwards, 'the case must tell the rule on from off');
+    const req = { prefix: 'import os\n', suffix: '\nprint(os.name)\n', maxTokens: 20, sampler: { threshold: 1 } };
+    const before = await engine.before(req);
+    const beforeOff = await engine.before({ ...req, sampler: { threshold: 1, lengthThreshold: 0 } });
+    assert.equal(before.text, beforeOff.text);
+    assert.equal(before.forwards, beforeOff.forwards);
+    const beforeOn = await engine.before({ ...req, sampler: { threshold: 1, lengthThreshold: 0.2 } });
+    assert.notEqual(beforeOn.forwards, beforeOff.forwards, 'the case must tell the rule on from off');
+    const infillDefault = await engine.infill(req);
+    const infillOn = await engine.infill({ ...req, sampler: { threshold: 1, lengthThreshold: 0.2 } });
+    assert.equal(infillDefault.forwards, infillOn.forwards);
+  } finally {
+    await engine.dispose();
+  }
+});
