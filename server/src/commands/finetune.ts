@@ -14,6 +14,7 @@ import { DEVICES, type Budget } from '../../training/orchestrator';
 import { deviceFlag, positiveInt, positiveMinutes, seedFlag } from './training-flags';
 import { ProgressBar, formatDuration } from '../../training/progress-bar';
 import { TrainerError } from '../../training/trainer-error';
+import { onInterrupts } from './interrupts';
 
 const USAGE = `Usage: diffill finetune --workspace DIR [options]
 
@@ -105,23 +106,11 @@ export const command: Command = {
     const bar = new ProgressBar(process.stderr);
     bar.log(`model store: ${root}`);
     bar.log(`base model: ${base}`);
-    const controller = new AbortController();
-    const force = new AbortController();
-    let interrupts = 0;
-    const onSigint = () => {
-      interrupts++;
-      if (interrupts === 1) {
-        bar.log('stopping (the trainer finishes its current step; Ctrl-C again to kill it now)...');
-        controller.abort();
-      } else {
-        force.abort();
-      }
-    };
-    process.on('SIGINT', onSigint);
+    const interrupts = onInterrupts((line) => bar.log(line), 'stopping (the trainer finishes its current step; Ctrl-C again to kill it now)...');
     try {
       const result = await finetune({ ...request, base }, store, {
-        signal: controller.signal,
-        forceSignal: force.signal,
+        signal: interrupts.signal,
+        forceSignal: interrupts.forceSignal,
         onPhase: (phase, message) => {
           if (phase !== 'train') bar.log(`${message}...`);
         },
@@ -153,7 +142,7 @@ export const command: Command = {
       }
       throw err;
     } finally {
-      process.off('SIGINT', onSigint);
+      interrupts.dispose();
     }
   },
 };

@@ -7,6 +7,7 @@ import { DEVICES, PRESETS, train, type Budget, type Preset, type TrainRequest } 
 import { deviceFlag, positiveInt, positiveMinutes, seedFlag } from './training-flags';
 import { ProgressBar, formatCount, formatDuration } from '../../training/progress-bar';
 import { TrainerError } from '../../training/trainer-error';
+import { onInterrupts } from './interrupts';
 
 const USAGE = `Usage: diffill train --preset tiny|small|base --data PATH --out DIR [options]
 
@@ -89,23 +90,11 @@ export const command: Command = {
   async run(argv: string[]): Promise<number> {
     const request = parseTrainArgs(argv);
     const bar = new ProgressBar(process.stderr);
-    const controller = new AbortController();
-    const force = new AbortController();
-    let interrupts = 0;
-    const onSigint = () => {
-      interrupts++;
-      if (interrupts === 1) {
-        bar.log('stopping the trainer (it finishes its current step; Ctrl-C again to kill it now)...');
-        controller.abort();
-      } else {
-        force.abort();
-      }
-    };
-    process.on('SIGINT', onSigint);
+    const interrupts = onInterrupts((line) => bar.log(line), 'stopping the trainer (it finishes its current step; Ctrl-C again to kill it now)...');
     try {
       const result = await train(request, {
-        signal: controller.signal,
-        forceSignal: force.signal,
+        signal: interrupts.signal,
+        forceSignal: interrupts.forceSignal,
         onPython: (p) => bar.log(`python ${p.pythonVersion} (${p.executable}), torch ${p.torchVersion}${p.cudaAvailable ? ', CUDA available' : ''}`),
         onProgress: (event) => bar.handle(event),
       }).finally(() => bar.finish());
@@ -122,7 +111,7 @@ export const command: Command = {
       }
       throw err;
     } finally {
-      process.off('SIGINT', onSigint);
+      interrupts.dispose();
     }
   },
 };
