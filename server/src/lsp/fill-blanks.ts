@@ -9,6 +9,7 @@ import { refusal } from './document-guard';
 import type { HandlerContext } from './handler-context';
 import { isMidLine } from './postprocess';
 import { InvalidRequestError, toResponseError } from './request-errors';
+import { engineSampler } from './sampler-options';
 
 /** Fill blanks and write-before get more room than a ghost-text completion. */
 export const LONG_FORM_FACTOR = 4;
@@ -30,12 +31,11 @@ export async function fillBlanks(ctx: HandlerContext, params: FillBlanksParams, 
     const text = doc.getText();
     const started = performance.now();
     const result = await ctx.host.run('command', abort.signal, (engine, signal) => {
-      const sampler = ctx.sampler.effective(settings);
       return engine.fill({
         text,
         blanks,
         maxTokensPerBlank: settings.maxTokens * LONG_FORM_FACTOR,
-        sampler: { guidance: sampler.guidance, temperature: sampler.temperature, ...(sampler.steps !== null ? { steps: sampler.steps } : {}) },
+        sampler: engineSampler(ctx.sampler.effective(settings)),
         context: { maxContextTokens: settings.contextTokens },
         signal,
       });

@@ -16,6 +16,7 @@ import type { HandlerContext } from './handler-context';
 import { describeError } from './logger';
 import { ModelLoadError } from './model-host';
 import { postprocess, type InlineInsert } from './postprocess';
+import { engineSampler } from './sampler-options';
 import { languageEnabled } from './settings';
 
 /** Items returned when the user explicitly asks for alternatives. */
@@ -72,12 +73,7 @@ export class InlineCompletionHandler {
             prefix,
             suffix,
             maxTokens: settings.maxTokens,
-            sampler: {
-              guidance: sampler.guidance,
-              temperature,
-              seed: i,
-              ...(sampler.steps !== null ? { steps: sampler.steps } : {}),
-            },
+            sampler: { ...engineSampler(sampler), temperature, seed: i },
             context: { maxContextTokens: settings.contextTokens },
             signal,
           });

@@ -1,5 +1,6 @@
 // Sampler values in force: the configured settings, overridden for this session by
 // `diffill/setSamplerOptions` (the guidance quick pick, or a Neovim user command).
+import type { SamplerOptions } from '../../engine/api';
 import type { EffectiveSamplerOptions, SamplerOverrides } from '../protocol';
 import type { Settings } from './settings';
 
@@ -47,4 +48,9 @@ export class SamplerState {
       steps: this.overrides.steps,
     };
   }
+}
+
+/** The engine's sampler options for effective values: steps only when overridden (else the engine's). */
+export function engineSampler(effective: EffectiveSamplerOptions): Partial<SamplerOptions> {
+  return { guidance: effective.guidance, temperature: effective.temperature, ...(effective.steps !== null ? { steps: effective.steps } : {}) };
 }

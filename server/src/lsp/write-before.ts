@@ -8,6 +8,7 @@ import { contextChars, refusal } from './document-guard';
 import { LONG_FORM_FACTOR } from './fill-blanks';
 import type { HandlerContext } from './handler-context';
 import { InvalidRequestError, toResponseError } from './request-errors';
+import { engineSampler } from './sampler-options';
 
 export async function writeBefore(ctx: HandlerContext, params: WriteBeforeParams, token: CancellationToken): Promise<WriteBeforeResult> {
   const abort = abortSignalFor(token);
@@ -26,12 +27,11 @@ export async function writeBefore(ctx: HandlerContext, params: WriteBeforeParams
     const version = doc.version;
     const started = performance.now();
     const result = await ctx.host.run('command', abort.signal, (engine, signal) => {
-      const sampler = ctx.sampler.effective(settings);
       return engine.before({
         prefix: text.slice(Math.max(0, at - keep), at),
         suffix: text.slice(at, at + keep),
         maxTokens: settings.maxTokens * LONG_FORM_FACTOR,
-        sampler: { guidance: sampler.guidance, temperature: sampler.temperature, ...(sampler.steps !== null ? { steps: sampler.steps } : {}) },
+        sampler: engineSampler(ctx.sampler.effective(settings)),
         context: { maxContextTokens: settings.contextTokens },
         signal,
       });
