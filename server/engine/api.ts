@@ -33,6 +33,11 @@ export interface SamplerOptions {
    * right end, one [PAD] per forward).
    */
   lengthThreshold: number;
+  /**
+   * Repetition guard: a token chosen in the same forward as the same token one or two positions to
+   * its left waits for the next forward (parallel commits cannot see each other). See sampler.ts.
+   */
+  repeatGuard: boolean;
   /** Use the context K/V cache (span-only steps); false = exact full recompute every step. */
   cache: boolean;
   /** Recompute the context cache every N steps (0 = never after the first pass). */
@@ -61,6 +66,18 @@ export interface RequestControl {
   preempt?: boolean;
 }
 
+/** How a gap's edges and its answer are fitted to the document (heal.ts, scope.ts). */
+export interface FitOptions {
+  /** Token healing at the gap's edges: any character boundary is given to the model as the tokenizer would cut it. */
+  heal: boolean;
+  /**
+   * Cut the answer to the gap's scope: to the end of its line when code follows the cursor on the line,
+   * whole lines at a line start, the block a new line opens; repeats of the text after the gap and
+   * runaway repetition dropped.
+   */
+  scope: boolean;
+}
+
 export interface InfillRequest extends RequestControl {
   /** Text before the gap. */
   prefix: string;
@@ -70,6 +87,7 @@ export interface InfillRequest extends RequestControl {
   maxTokens?: number;
   sampler?: Partial<SamplerOptions>;
   context?: Partial<ContextOptions>;
+  fit?: Partial<FitOptions>;
 }
 
 export interface GenerationStats {
@@ -94,6 +112,7 @@ export interface FillRequest extends RequestControl {
   maxTokensPerBlank?: number;
   sampler?: Partial<SamplerOptions>;
   context?: Partial<ContextOptions>;
+  fit?: Partial<FitOptions>;
 }
 
 export interface FillResult extends GenerationStats {

@@ -39,7 +39,7 @@ export function answerAfterMove(answer: string, moved: string): string {
 const blankIds = new WeakMap<TextCodec, number[]>();
 
 /** Ids of the tokens that are only spaces and tabs (" ", "  ", "\t", ...), found once per tokenizer. */
-function spaceOnlyTokens(codec: TextCodec, vocabSize: number): number[] {
+export function spaceOnlyTokens(codec: TextCodec, vocabSize: number): number[] {
   let ids = blankIds.get(codec);
   if (!ids) {
     ids = [];

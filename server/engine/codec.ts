@@ -3,4 +3,11 @@
 export interface TextCodec {
   encode(text: string): ArrayLike<number>;
   decode(ids: ArrayLike<number>): string;
+  /**
+   * The pre-tokenizer's pieces of `text` (no BPE merge crosses a piece boundary). Token healing
+   * (heal.ts) backs a gap's prefix off by its last piece; a codec without it heals by one token.
+   */
+  pieces?(text: string): string[];
+  /** UTF-8 bytes of one id (empty for special tokens); token healing compares answers byte-wise. */
+  tokenBytes?(id: number): Uint8Array;
 }

@@ -1,11 +1,11 @@
 // Fill every blank of a document jointly: one canvas with a run of masks per blank, so each fill sees
 // the others as they are decoded.
 import type { FillRequest, FillResult } from './api';
-import { answerAfterMove, banLoneSpace, moveSpaceIntoGap } from './boundary';
 import { buildCanvas, checkMaxTokens } from './canvas';
+import { prepareGap } from './gap';
 import { RequestError } from './errors';
 import type { Model } from './model';
-import { DEFAULT_MAX_TOKENS, resolveContext, resolveSampler } from './options';
+import { DEFAULT_MAX_TOKENS, resolveContext, resolveFit, resolveSampler } from './options';
 import { sample } from './sampler';
 
 export async function fill(model: Model, request: FillRequest): Promise<FillResult> {
@@ -18,6 +18,7 @@ export async function fill(model: Model, request: FillRequest): Promise<FillResu
     minTokens: request.sampler?.minTokens ?? 1,
     lengthThreshold: request.sampler?.lengthThreshold ?? 0,
   });
+  const fit = resolveFit(request.fit);
   const n = checkMaxTokens(request.maxTokensPerBlank ?? DEFAULT_MAX_TOKENS.fillPerBlank, 'maxTokensPerBlank');
   if (request.blanks.length === 0) {
     return { fills: [], latencyMs: performance.now() - started, forwards: 0, tokens: 0, truncated: false };
@@ -32,17 +33,23 @@ export async function fill(model: Model, request: FillRequest): Promise<FillResu
     at = end;
   });
   texts.push(request.text.slice(at));
-  // Each piece of text before a blank gives its trailing space to the blank (boundary.ts).
-  const moved = texts.slice(0, -1).map((t, k) => {
-    const start = moveSpaceIntoGap(t);
-    texts[k] = start.text;
-    return start.moved;
+  // Each blank's edges are fitted like the cursor's gap (gap.ts), against the text up to its neighbours.
+  const gaps = request.blanks.map((_, k) => prepareGap(model.tokenizer, model.config.vocabSize, texts[k]!, texts[k + 1]!, fit));
+  const pieces = texts.map((t, k) => {
+    let piece = k < gaps.length ? gaps[k]!.before : t;
+    // The text after a gap may start with a borrowed line break; the next gap's text before it does not.
+    if (k > 0) piece = gaps[k - 1]!.after.slice(0, gaps[k - 1]!.after.length - texts[k]!.length) + piece;
+    return piece;
   });
   const lengths = request.blanks.map(() => n);
-  const canvas = banLoneSpace(model.tokenizer, model.config.vocabSize, buildCanvas(model, texts, lengths, resolveContext(request.context)), moved);
+  const built = buildCanvas(model, pieces, lengths, resolveContext(request.context));
+  const canvas = {
+    ...built,
+    spans: built.spans.map((s, k) => ({ ...s, ...(gaps[k]!.healed ? { healed: gaps[k]!.healed } : {}), ...(gaps[k]!.bannedFirst ? { bannedFirst: gaps[k]!.bannedFirst } : {}) })),
+  };
   const out = await sample(model, canvas, sampler, request.signal);
   return {
-    fills: out.spans.map((ids, k) => answerAfterMove(model.tokenizer.decode(ids), moved[k]!)),
+    fills: out.spans.map((ids, k) => gaps[k]!.finish(ids, n)),
     latencyMs: performance.now() - started,
     forwards: out.forwards,
     tokens: out.tokens,

@@ -1,21 +1,24 @@
 // Variable-length infill: a canvas of masks between the text before and after the cursor; the model
-// ends the answer early by committing [PAD] (broadcast to the right, then dropped).
+// ends the answer early by committing [PAD] (broadcast to the right, then dropped). gap.ts fits the
+// gap's edges to the tokenizer and the answer to the gap's scope.
 import type { InfillRequest, InfillResult } from './api';
-import { answerAfterMove, banLoneSpace, moveSpaceIntoGap } from './boundary';
 import { buildCanvas, checkMaxTokens } from './canvas';
+import { prepareGap } from './gap';
 import type { Model } from './model';
-import { DEFAULT_MAX_TOKENS, resolveContext, resolveSampler } from './options';
+import { DEFAULT_MAX_TOKENS, resolveContext, resolveFit, resolveSampler } from './options';
 import { sample } from './sampler';
 
 export async function infill(model: Model, request: InfillRequest): Promise<InfillResult> {
   const started = performance.now();
   const sampler = resolveSampler(request.sampler);
+  const fit = resolveFit(request.fit);
   const n = checkMaxTokens(request.maxTokens ?? DEFAULT_MAX_TOKENS.infill, 'maxTokens');
-  const start = moveSpaceIntoGap(request.prefix);
-  const canvas = banLoneSpace(model.tokenizer, model.config.vocabSize, buildCanvas(model, [start.text, request.suffix], [n], resolveContext(request.context)), [start.moved]);
+  const gap = prepareGap(model.tokenizer, model.config.vocabSize, request.prefix, request.suffix, fit);
+  const built = buildCanvas(model, [gap.before, gap.after], [n], resolveContext(request.context));
+  const canvas = { ...built, spans: [{ ...built.spans[0]!, ...(gap.healed ? { healed: gap.healed } : {}), ...(gap.bannedFirst ? { bannedFirst: gap.bannedFirst } : {}) }] };
   const out = await sample(model, canvas, sampler, request.signal);
   return {
-    text: answerAfterMove(model.tokenizer.decode(out.spans[0]!), start.moved),
+    text: gap.finish(out.spans[0]!, n),
     latencyMs: performance.now() - started,
     forwards: out.forwards,
     tokens: out.tokens,

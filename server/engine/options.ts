@@ -13,7 +13,7 @@
 //   came out cut short with it;
 // - context 512, 3/4 of it before the gap: the target case of the latency goals; the text before the
 //   cursor says more about a line than the text after it.
-import type { ContextOptions, SamplerOptions } from './api';
+import type { ContextOptions, FitOptions, SamplerOptions } from './api';
 import { RequestError } from './errors';
 
 export const DEFAULT_SAMPLER: Readonly<SamplerOptions> = Object.freeze({
@@ -27,6 +27,7 @@ export const DEFAULT_SAMPLER: Readonly<SamplerOptions> = Object.freeze({
   remask: 0,
   minTokens: 0,
   lengthThreshold: 0.2,
+  repeatGuard: true,
   cache: true,
   cacheRefresh: 0,
   seed: 0,
@@ -63,6 +64,7 @@ export function resolveSampler(partial: Partial<SamplerOptions> | undefined): Sa
   range('minTokens', o.minTokens, 0, 1 << 20, true);
   range('lengthThreshold', o.lengthThreshold, 0, 1, false);
   if (typeof o.cache !== 'boolean') throw new RequestError('option cache must be true or false');
+  if (typeof o.repeatGuard !== 'boolean') throw new RequestError('option repeatGuard must be true or false');
   range('cacheRefresh', o.cacheRefresh, 0, 1 << 20, true);
   range('seed', o.seed, 0, 2 ** 32 - 1, true);
   range('timeBudgetMs', o.timeBudgetMs, 0, 1e9, false);
@@ -76,5 +78,18 @@ export function resolveContext(partial: Partial<ContextOptions> | undefined): Co
   }
   range('maxContextTokens', o.maxContextTokens, 0, 1 << 20, true);
   range('prefixShare', o.prefixShare, 0, 1, false);
+  return o;
+}
+
+export const DEFAULT_FIT: Readonly<FitOptions> = Object.freeze({ heal: true, scope: true });
+
+export function resolveFit(partial: Partial<FitOptions> | undefined): FitOptions {
+  const o: FitOptions = { ...DEFAULT_FIT };
+  for (const [k, v] of Object.entries(partial ?? {})) {
+    if (v === undefined) continue;
+    if (k !== 'heal' && k !== 'scope') throw new RequestError(`unknown fit option ${k}`);
+    if (typeof v !== 'boolean') throw new RequestError(`fit option ${k} must be true or false`);
+    o[k] = v;
+  }
   return o;
 }

@@ -12,6 +12,7 @@ import { createDenoiser } from './denoiser';
 import { throwIfAborted } from './errors';
 import type { Model } from './model';
 import { Prng } from './prng';
+import { allowedNext, isBlanks } from './heal';
 import { type Choice, type GreedyScan, advanceScan, chooseSampled, startScan, tokenProbability } from './scoring';
 
 export interface Span {
@@ -20,6 +21,11 @@ export interface Span {
   length: number;
   /** Token ids the span's first position may not take (see boundary.ts: the lone space token). */
   bannedFirst?: readonly number[];
+  /**
+   * Token healing (heal.ts): the span's text must start with these UTF-8 bytes, taken off the text
+   * before it. Its first positions are decided first, each among the tokens that continue them.
+   */
+  healed?: Uint8Array;
 }
 
 export interface Canvas {
@@ -84,6 +90,14 @@ export async function sample(
   const committedAt = new Int32Array(L).fill(-1);
   let masked = spanPositions.slice();
   let truncated = false;
+  /** Healed spans still spelling out their removed text: the next position to decide and what is left. */
+  const healing = canvas.spans.flatMap((s, k) =>
+    s.healed !== undefined && s.healed.length > 0 && s.length > 0 ? [{ span: k, pos: s.start, rem: s.healed, blanks: isBlanks(s.healed) }] : [],
+  );
+  const tokenBytes = (id: number): Uint8Array => {
+    if (!model.tokenizer.tokenBytes) throw new Error('token healing needs a tokenizer that gives token bytes');
+    return model.tokenizer.tokenBytes(id);
+  };
 
   /**
    * Commits tokens chosen in one step, then lets the leftmost committed [PAD] of each span fill every
@@ -133,6 +147,13 @@ export async function sample(
     for (const s of canvas.spans) {
       if (s.bannedFirst && s.length > 0 && ids[s.start] === mask) for (const id of s.bannedFirst) row(s.start)[id] = -Infinity;
     }
+    // A healing position may only take a token that continues the removed text.
+    for (const h of healing) {
+      if (h.rem.length === 0 || ids[h.pos] !== mask) continue;
+      const ok = allowedNext(model.tokenizer, vocab, h.rem, h.blanks);
+      const r = row(h.pos);
+      for (let v = 0; v < vocab; v++) if (ok[v] === 0) r[v] = -Infinity;
+    }
 
     // Greedy decoding scans each row for its argmax and computes the softmax denominator (the confidence)
     // only as far as the commit rule needs it; sampling draws a token and its confidence at once.
@@ -156,6 +177,16 @@ export async function sample(
     if (options.blockLength > 0 && stepsLeft > 1) {
       const block = Math.floor(rank.get(masked[0]!)! / options.blockLength);
       eligible = masked.filter((p) => Math.floor(rank.get(p)! / options.blockLength) === block);
+    }
+    // A healing position commits this step. When its token spells out only part of the removed text,
+    // the rest of its span waits: the next position's allowed tokens depend on this one.
+    const healNow = healing.filter((h) => h.rem.length > 0 && ids[h.pos] === mask).map((h) => h.pos);
+    for (const h of healing) {
+      if (h.rem.length === 0 || ids[h.pos] !== mask) continue;
+      if (tokenBytes(tokenOf(h.pos)).length < h.rem.length) {
+        const s = canvas.spans[h.span]!;
+        eligible = eligible.filter((p) => p <= h.pos || p >= s.start + s.length);
+      }
     }
     const need = Math.min(eligible.length, Math.max(1, Math.ceil(masked.length / stepsLeft)));
     let chosen: number[] | null = null;
@@ -183,23 +214,36 @@ export async function sample(
         chosen = ranked.slice(0, Math.max(need, above));
       }
     }
+    for (const p of healNow) if (!chosen.includes(p)) chosen.push(p);
     chosen.sort((a, b) => a - b);
+    if (options.repeatGuard && stepsLeft > 1) chosen = deferRepeats(chosen, tokenOf, spanOf, healNow, pad);
     const commits = chosen.map((p) => [p, tokenOf(p)] as [number, number]);
     if (options.lengthThreshold > 0 && step === 0) {
       // Length first: P([PAD]) at position i of an all-mask span estimates P(answer length <= i), so the
       // first position where it reaches lengthThreshold is that quantile of the length. Committing that [PAD] now (broadcast to
       // the right) saves the forwards that would otherwise commit trailing [PAD]s one by one.
-      for (const s of canvas.spans) {
-        for (let p = s.start + Math.min(options.minTokens, s.length); p < s.start + s.length; p++) {
+      canvas.spans.forEach((s, k) => {
+        // Not inside the healed text: the answer starts by spelling it out.
+        const h = healing.find((x) => x.span === k);
+        const healedEnd = h === undefined || h.rem.length === 0 ? s.start : h.pos + (tokenBytes(tokenOf(h.pos)).length < h.rem.length ? 2 : 1);
+        for (let p = Math.max(s.start + Math.min(options.minTokens, s.length), healedEnd); p < s.start + s.length; p++) {
           if (ids[p] !== mask || tokenProbability(row(p), mask, pad) < options.lengthThreshold) continue;
           for (let i = commits.length - 1; i >= 0; i--) if (spanOf[commits[i]![0]] === spanOf[p] && commits[i]![0] >= p) commits.splice(i, 1);
           commits.push([p, pad]);
           commits.sort((a, b) => a[0] - b[0]);
           break;
         }
-      }
+      });
     }
     commitAll(commits, step);
+    for (const h of healing) {
+      if (h.rem.length === 0 || ids[h.pos] === mask) continue;
+      const b = tokenBytes(ids[h.pos]!);
+      const s = canvas.spans[h.span]!;
+      h.rem = b.length >= h.rem.length ? new Uint8Array(0) : h.rem.subarray(b.length);
+      h.pos++;
+      if (h.pos >= s.start + s.length) h.rem = new Uint8Array(0);
+    }
 
     if (options.remask > 0 && stepsLeft > 2) {
       const fresh = chosen.filter((p) => committedAt[p] === step).length;
@@ -229,3 +273,23 @@ export async function sample(
   return { spans, forwards: denoiser.forwards, tokens: spans.reduce((n, s) => n + s.length, 0), truncated };
 }
 
+
+/**
+ * Repetition guard for parallel commits: positions decided in the same forward do not see each other,
+ * so a confident token can be chosen at several neighbouring positions at once ("total, total, total").
+ * A chosen position whose token equals the one chosen one or two positions to its left in the same
+ * span waits for the next forward, which sees its neighbour committed ([PAD] runs are no repeat).
+ * Healing positions always commit, and at least one position does.
+ */
+function deferRepeats(chosen: number[], tokenOf: (p: number) => number, spanOf: Int32Array, keep: readonly number[], pad: number): number[] {
+  const kept: number[] = [];
+  const token = new Map<number, number>();
+  for (const p of chosen) {
+    const t = tokenOf(p);
+    const repeat = t !== pad && [1, 2].some((d) => spanOf[p - d] === spanOf[p] && token.get(p - d) === t);
+    if (repeat && !keep.includes(p)) continue;
+    kept.push(p);
+    token.set(p, t);
+  }
+  return kept.length > 0 ? kept : chosen.slice(0, 1);
+}

@@ -348,6 +348,11 @@ export class Tokenizer {
     return this.idToToken[id];
   }
 
+  /** The pre-tokenizer's pieces of `text`: BPE merges never cross their boundaries. */
+  pieces(text: string): string[] {
+    return this.preTokenize(toWellFormed(text));
+  }
+
   private preTokenize(text: string): string[] {
     let pieces = [text];
     for (const step of this.splits) pieces = step.pre_tokenize(pieces);

@@ -1,0 +1,56 @@
+// One gap of a request, from the document's text around it to the answer that goes into the document:
+// the edges are healed (heal.ts) or, with healing off, a trailing space moves into the gap (boundary.ts);
+// the decoded span is given back its edges and cut to the gap's scope (scope.ts). infill.ts and fill.ts
+// share it, so every gap of Fill Blanks is treated like the cursor's gap of ghost text.
+import type { FitOptions } from './api';
+import { answerAfterMove, moveSpaceIntoGap, spaceOnlyTokens } from './boundary';
+import type { TextCodec } from './codec';
+import { canHeal, healGap, insertsLines, spanBytes, stripHealed } from './heal';
+import { scopeAnswer } from './scope';
+
+export interface PreparedGap {
+  /** Text before the gap as the canvas holds it. */
+  before: string;
+  /** Text after the gap as the canvas holds it. */
+  after: string;
+  /** What the span's first tokens must spell out (healing). */
+  healed?: Uint8Array;
+  /** Tokens the span's first position may not take (the moved space, healing off). */
+  bannedFirst?: readonly number[];
+  /** Turns the span's ids into the text inserted into the document. */
+  finish(ids: readonly number[], canvasLength: number): string;
+}
+
+/**
+ * `before` / `after`: the document's text on either side of the gap (for a gap between blanks, the
+ * text up to the neighbouring blank).
+ */
+export function prepareGap(codec: TextCodec, vocabSize: number, before: string, after: string, fit: FitOptions): PreparedGap {
+  // A gap at a line start with code after it on its line is whole lines: it ends with a line break.
+  const lines = insertsLines(before, after);
+  const shape = (answer: string, filled: boolean): string => {
+    if (!fit.scope) return answer;
+    const text = scopeAnswer({ answer, before, after, filled });
+    return lines && text.trim() !== '' ? text + '\n' : text;
+  };
+  if (fit.heal && canHeal(codec)) {
+    const edges = healGap(codec, before, after);
+    return {
+      before: edges.before,
+      after: edges.after,
+      healed: edges.removed,
+      finish(ids, n) {
+        const answer = stripHealed(spanBytes(codec, ids), edges.removed);
+        if (fit.scope) return shape(answer, ids.length >= n);
+        return answer !== '' ? answer + edges.borrowed : answer;
+      },
+    };
+  }
+  const start = moveSpaceIntoGap(before);
+  return {
+    before: start.text,
+    after,
+    ...(start.moved === ' ' ? { bannedFirst: spaceOnlyTokens(codec, vocabSize) } : {}),
+    finish: (ids, n) => shape(answerAfterMove(codec.decode(ids), start.moved), ids.length >= n),
+  };
+}

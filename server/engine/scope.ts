@@ -1,0 +1,191 @@
+// The answer's scope: where an infill answer should stop, decided from where the gap sits in its line.
+// A small model rarely ends an answer on its own at the right place (its [PAD] is weak), so the answer
+// is cut at the natural boundary of the gap, as editor assistants do after their models:
+// - code after the cursor on its line: the rest of this line only (and no closing bracket the rest
+//   of the line already brings);
+// - a cursor at a line start with code after it: whole lines (the caller adds the final line break);
+// - the end of a line: that line, and the lines of a block only when the line opens one that the text
+//   after it does not already have;
+// - a blank line: lines down to the first one that leaves the cursor's block;
+// everywhere: trailing lines that repeat the text after the gap, a runaway repeat ("total, total,
+// total"), and a last line cut off by the end of the canvas are dropped.
+// Pure string functions; the language server's post-processing uses the same repeat rule.
+
+export interface ScopeInput {
+  /** The answer as it would go into the document (healed text already taken off). */
+  answer: string;
+  /** The document text before the gap (its tail is what matters). */
+  before: string;
+  /** The document text after the gap. */
+  after: string;
+  /** True when the answer used every position of its canvas (no [PAD]): its end may be cut off. */
+  filled: boolean;
+}
+
+const OPENERS = '([{';
+const CLOSERS = ')]}';
+
+function lineOf(text: string, fromEnd: boolean): string {
+  if (fromEnd) return text.slice(text.lastIndexOf('\n') + 1);
+  const nl = text.indexOf('\n');
+  return nl < 0 ? text : text.slice(0, nl);
+}
+
+function indentOf(line: string): number {
+  return line.length - line.trimStart().length;
+}
+
+/** Lines after the first line of `text`, blank ones skipped, trimmed, at most `limit`. */
+function linesAfterFirst(text: string, limit: number): string[] {
+  const nl = text.indexOf('\n');
+  if (nl < 0) return [];
+  return nonBlankLines(text.slice(nl + 1), limit);
+}
+
+function nonBlankLines(text: string, limit: number): string[] {
+  const out: string[] = [];
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (t === '') continue;
+    out.push(t);
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+/**
+ * Drops trailing lines of `text` that repeat the lines `following` (trimmed, blank lines ignored): the
+ * model filled the gap and went on to rewrite what is already there. The repeat must run to the end.
+ */
+export function dropRepeatedTail(text: string, following: readonly string[]): string {
+  if (following.length === 0) return text;
+  const lines = text.split('\n');
+  for (let start = 1; start < lines.length; start++) {
+    const tail = lines.slice(start).map((l) => l.trim()).filter((l) => l.length > 0);
+    if (tail.length === 0 || tail.length > following.length) continue;
+    if (tail.every((l, i) => l === following[i])) return lines.slice(0, start).join('\n');
+  }
+  return text;
+}
+
+/** The lines after the cursor's line, trimmed and non-blank, for dropRepeatedTail. */
+export function followingLines(after: string, limit: number): string[] {
+  return linesAfterFirst(after, limit);
+}
+
+/**
+ * Cuts a runaway repeat: a unit of 2-40 characters with a letter or digit in it, written three or more
+ * times in a row, that the surrounding text does not repeat itself. The first copy stays.
+ */
+export function cutRunaway(text: string, context: string): string {
+  const m = /([^]{2,40}?)\1{2,}/.exec(text);
+  if (m === null || !/[\p{L}\p{N}]/u.test(m[1]!)) return text;
+  if (context.includes(m[1]!.repeat(3))) return text;
+  return text.slice(0, m.index + m[1]!.length);
+}
+
+/** A line (code) that opens a block its following lines should fill. */
+function opensBlock(line: string): boolean {
+  const t = line.replace(/\s+(#|\/\/).*$/, '').trimEnd();
+  return /[:{([]$|=>$/.test(t);
+}
+
+/** Bracket depth change of `text`, brackets in simple quotes ignored; and the lowest depth reached. */
+function depthOf(text: string): { net: number; low: number; lowAt: number } {
+  let d = 0;
+  let low = 0;
+  let lowAt = -1;
+  let quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote !== '') {
+      if (c === '\\') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '"' || c === "'" || c === '`') quote = c;
+    else if (OPENERS.includes(c)) d++;
+    else if (CLOSERS.includes(c)) {
+      d--;
+      if (d < low) {
+        low = d;
+        lowAt = i;
+      }
+    }
+  }
+  return { net: d, low, lowAt };
+}
+
+/** Mid-line: the rest of this line only, without a closer the rest of the line already brings. */
+function scopeMidLine(answer: string, before: string, after: string): string {
+  let text = answer;
+  const nl = text.indexOf('\n');
+  if (nl >= 0) text = text.slice(0, nl);
+  const open = Math.max(0, depthOf(lineOf(before, true)).net);
+  const rest = depthOf(lineOf(after, false));
+  // The rest of the line closes `-rest.low` brackets; if that already covers every bracket open
+  // before the cursor, a closer the answer adds beyond its own openers is one too many.
+  if (-rest.low >= open) {
+    const d = depthOf(text);
+    if (d.low < 0) text = text.slice(0, d.lowAt);
+  }
+  return text;
+}
+
+/** Keeps the lines of `lines` (after the first) while they stay inside the block deeper than `base`. */
+function keepBlock(lines: string[], base: number): string[] {
+  const out = [lines[0]!];
+  for (const line of lines.slice(1)) {
+    if (line.trim() === '') {
+      out.push(line);
+      continue;
+    }
+    const ind = indentOf(line);
+    if (ind > base) {
+      out.push(line);
+      continue;
+    }
+    // A closing bracket at the block's own level ends it and belongs to it.
+    if (ind === base && CLOSERS.includes(line.trim()[0]!)) out.push(line);
+    break;
+  }
+  while (out.length > 1 && out[out.length - 1]!.trim() === '') out.pop();
+  return out;
+}
+
+export function scopeAnswer(input: ScopeInput): string {
+  const { before, after, filled } = input;
+  let text = input.answer.replace(/\r\n?/g, '\n');
+  text = cutRunaway(text, before.slice(-4000) + after.slice(0, 4000));
+  const lineBefore = lineOf(before, true);
+  const restOfLine = lineOf(after, false);
+  const atLineStart = before === '' || before.endsWith('\n');
+
+  if (restOfLine.trim() !== '' && !atLineStart) return scopeMidLine(text, before, after);
+
+  if (restOfLine.trim() !== '') {
+    // Whole lines before an existing line: stop where they start repeating it and what follows.
+    text = dropRepeatedTail(text, nonBlankLines(after, 64));
+    if (filled && text.includes('\n')) text = text.slice(0, text.lastIndexOf('\n'));
+    return text.replace(/\n+$/, '');
+  }
+
+  // The cursor's line has nothing after the cursor: end of a line, or a blank line.
+  const lines = text.split('\n');
+  const following = linesAfterFirst(after, 64);
+  if (lineBefore.trim() !== '') {
+    const line = lineBefore + lines[0]!;
+    const nextLine = nonBlankLines(after.slice(after.indexOf('\n') + 1), 1)[0];
+    const nextIndent = nextLine === undefined ? -1 : indentOf(after.slice(after.indexOf('\n') + 1).split('\n').find((l) => l.trim() !== '')!);
+    const bodyMissing = after.indexOf('\n') < 0 || nextIndent <= indentOf(line);
+    if (lines.length === 1 || !(opensBlock(line) && bodyMissing)) return lines[0]!;
+    let kept = keepBlock(lines, indentOf(line));
+    if (filled && kept.length > 1 && kept.length === lines.length) kept = kept.slice(0, -1);
+    return dropRepeatedTail(kept.join('\n'), following);
+  }
+  // A blank line: the lines of the cursor's block.
+  const base = lineBefore.length + indentOf(lines[0]!);
+  let kept = keepBlock(lines, base - 1);
+  if (filled && kept.length > 1 && kept.length === lines.length) kept = kept.slice(0, -1);
+  return dropRepeatedTail(kept.join('\n'), following).replace(/\s+$/, '');
+}
