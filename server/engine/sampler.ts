@@ -43,6 +43,12 @@ export interface SampleResult {
   tokens: number;
   /** True when the time budget ended decoding early (the remaining masks were filled greedily at once). */
   truncated: boolean;
+  /**
+   * Per span: the sum of log-probabilities of its tokens when they were committed, with the [PAD]s
+   * chosen (not those broadcast): the model's own score of the answer and of where it ends (used to
+   * rerank candidate answers, fill.ts).
+   */
+  logProbs: number[];
 }
 
 /** Sees every step's commits: [position, token] sorted by position, [PAD] broadcasts included. */
@@ -90,6 +96,9 @@ export async function sample(
   const committedAt = new Int32Array(L).fill(-1);
   let masked = spanPositions.slice();
   let truncated = false;
+  const logProb = canvas.spans.map(() => 0);
+  /** log P([PAD]) where the length rule placed the end of a span this step. */
+  const padLogProb = new Map<number, number>();
   /** Healed spans still spelling out their removed text: the next position to decide and what is left. */
   const healing = canvas.spans.flatMap((s, k) =>
     s.healed !== undefined && s.healed.length > 0 && s.length > 0 ? [{ span: k, pos: s.start, rem: s.healed, blanks: isBlanks(s.healed) }] : [],
@@ -227,7 +236,9 @@ export async function sample(
         const h = healing.find((x) => x.span === k);
         const healedEnd = h === undefined || h.rem.length === 0 ? s.start : h.pos + (tokenBytes(tokenOf(h.pos)).length < h.rem.length ? 2 : 1);
         for (let p = Math.max(s.start + Math.min(options.minTokens, s.length), healedEnd); p < s.start + s.length; p++) {
-          if (ids[p] !== mask || tokenProbability(row(p), mask, pad) < options.lengthThreshold) continue;
+          const pPad = ids[p] === mask ? tokenProbability(row(p), mask, pad) : 0;
+          if (pPad < options.lengthThreshold) continue;
+          padLogProb.set(p, Math.log(pPad));
           for (let i = commits.length - 1; i >= 0; i--) if (spanOf[commits[i]![0]] === spanOf[p] && commits[i]![0] >= p) commits.splice(i, 1);
           commits.push([p, pad]);
           commits.sort((a, b) => a[0] - b[0]);
@@ -235,11 +246,15 @@ export async function sample(
         }
       });
     }
+    for (const [p] of commits) logProb[spanOf[p]!] += padLogProb.get(p) ?? Math.log(Math.max(1e-30, confidenceOf(p)));
+    padLogProb.clear();
     commitAll(commits, step);
     for (const h of healing) {
       if (h.rem.length === 0 || ids[h.pos] === mask) continue;
       const b = tokenBytes(ids[h.pos]!);
       const s = canvas.spans[h.span]!;
+      // A token that only spells out the healed text writes nothing yet: minTokens counts from after it.
+      if (b.length === h.rem.length && options.minTokens > 0) for (let i = 1; i <= options.minTokens; i++) noPad.add(h.pos + i);
       h.rem = b.length >= h.rem.length ? new Uint8Array(0) : h.rem.subarray(b.length);
       h.pos++;
       if (h.pos >= s.start + s.length) h.rem = new Uint8Array(0);
@@ -270,7 +285,7 @@ export async function sample(
     }
   }
   const spans = collect();
-  return { spans, forwards: denoiser.forwards, tokens: spans.reduce((n, s) => n + s.length, 0), truncated };
+  return { spans, forwards: denoiser.forwards, tokens: spans.reduce((n, s) => n + s.length, 0), truncated, logProbs: logProb };
 }
 
 

@@ -91,7 +91,7 @@ function opensBlock(line: string): boolean {
 }
 
 /** Bracket depth change of `text`, brackets in simple quotes ignored; and the lowest depth reached. */
-function depthOf(text: string): { net: number; low: number; lowAt: number } {
+function depthOf(text: string): { net: number; low: number; lowAt: number; quote: string } {
   let d = 0;
   let low = 0;
   let lowAt = -1;
@@ -113,7 +113,7 @@ function depthOf(text: string): { net: number; low: number; lowAt: number } {
       }
     }
   }
-  return { net: d, low, lowAt };
+  return { net: d, low, lowAt, quote };
 }
 
 /** Mid-line: the rest of this line only, without a closer the rest of the line already brings. */
@@ -188,4 +188,18 @@ export function scopeAnswer(input: ScopeInput): string {
   let kept = keepBlock(lines, base - 1);
   if (filled && kept.length > 1 && kept.length === lines.length) kept = kept.slice(0, -1);
   return dropRepeatedTail(kept.join('\n'), following).replace(/\s+$/, '');
+}
+
+/**
+ * True when a fill for a gap inside a line stands on its own: it closes every bracket it opens, never
+ * closes one it did not open, and leaves no quote open. An identifier, a call's arguments or an
+ * expression written into a line always does; an answer that does not breaks the line around it.
+ * Gaps that are not inside a line are not judged here.
+ */
+export function fitsItsLine(answer: string, before: string, after: string): boolean {
+  const inLine = lineOf(after, false).trim() !== '' && !(before === '' || before.endsWith('\n'));
+  if (!inLine) return true;
+  if (answer.includes('\n')) return false;
+  const d = depthOf(answer);
+  return d.net === 0 && d.low === 0 && d.quote === '';
 }
