@@ -3,6 +3,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+// Before onnxruntime-node: turns the runtime's telemetry off before it initializes.
+import './ort-env';
 import * as ort from 'onnxruntime-node';
 import { type ModelConfig, parseConfig } from './config';
 import { ModelError } from './errors';

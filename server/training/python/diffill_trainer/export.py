@@ -127,6 +127,9 @@ def quantize(fp32_path: Path, int8_path: Path) -> None:
 def session(path: Path, threads: int = 1, optimized_out: Path | None = None):
     import onnxruntime as ort
 
+    # The package's __init__ has set ORT_DISABLE_TELEMETRY=1 (the full opt-out); the API call is
+    # ONNX Runtime's documented runtime switch for the events that would still be enabled.
+    ort.disable_telemetry_events()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.intra_op_num_threads = threads
