@@ -164,10 +164,16 @@ export function scopeAnswer(input: ScopeInput): string {
   if (restOfLine.trim() !== '' && !atLineStart) return scopeMidLine(text, before, after);
 
   if (restOfLine.trim() !== '') {
-    // Whole lines before an existing line: stop where they start repeating it and what follows.
-    text = dropRepeatedTail(text, nonBlankLines(after, 64));
-    if (filled && text.includes('\n')) text = text.slice(0, text.lastIndexOf('\n'));
-    return text.replace(/\n+$/, '');
+    // Whole lines before an existing line: they stop where they reach that line again (the model goes
+    // on to rewrite what follows) and where they leave the block they started in.
+    const next = restOfLine.trim();
+    let lines = text.replace(/\n+$/, '').split('\n');
+    const again = lines.findIndex((l, i) => i > 0 && l.trim() === next);
+    if (again > 0) lines = lines.slice(0, again);
+    else if (filled && lines.length > 1) lines = lines.slice(0, -1);
+    const first = lines.find((l) => l.trim() !== '');
+    if (first !== undefined) lines = keepBlock(lines, indentOf(first) - 1);
+    return lines.join('\n').replace(/\s+$/, '');
   }
 
   // The cursor's line has nothing after the cursor: end of a line, or a blank line.

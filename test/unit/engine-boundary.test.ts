@@ -19,6 +19,7 @@ test('a space before the gap moves into it; indentation and tabs stay', () => {
   assert.equal(answerAfterMove(' value;', ''), ' value;');
 });
 
+// With token healing off (heal.ts generalises this rule), a trailing space moves into the gap.
 test('infill and fill build the canvas without the space and take it off the answer', async () => {
   const engine = await loadModel(sharpModelDir(), { threads: 1 });
   try {
@@ -30,7 +31,7 @@ test('infill and fill build the canvas without the space and take it off the ans
     // infill after "return " == the canvas built on "return" (space moved), decoded, space taken off.
     const prefix = 'function f(a) {\n  return ';
     const suffix = ';\n}\n';
-    const got = await engine.infill({ prefix, suffix, maxTokens: 6 });
+    const got = await engine.infill({ prefix, suffix, maxTokens: 6, fit: { heal: false, scope: false } });
     const canvas = banLoneSpace(tokenizer, engine.model.config.vocabSize, buildCanvas(engine.model, [prefix.slice(0, -1), suffix], [6], resolveContext({})), [' ']);
     const banned = canvas.spans[0]!.bannedFirst ?? [];
     assert.ok(banned.includes(Array.from(tokenizer.encode(' '))[0]!), 'the lone space token is banned');
@@ -67,7 +68,7 @@ test('a banned first token is never committed at the span start', async () => {
   }
 });
 
-test('fill and before leave the length rule off unless asked; infill uses the default', async () => {
+test('fill tries several length rules unless one is given, before leaves it off; infill uses the default', async () => {
   const engine = await loadModel(sharpModelDir(), { threads: 1 });
   try {
     const text = 'import os\n___\nprint(os.name)\n';
@@ -76,8 +77,9 @@ test('fill and before leave the length rule off unless asked; infill uses the de
     const plain = await engine.fill(base);
     const off = await engine.fill({ ...base, sampler: { threshold: 1, lengthThreshold: 0 } });
     const on = await engine.fill({ ...base, sampler: { threshold: 1, lengthThreshold: 0.2 } });
-    assert.deepEqual(plain.fills, off.fills);
-    assert.equal(plain.forwards, off.forwards);
+    // Without a rule, Fill Blanks decodes once per candidate rule and keeps each blank's best fill.
+    assert.ok(plain.forwards >= off.forwards + on.forwards, `forwards ${plain.forwards} vs ${off.forwards} + ${on.forwards}`);
+    assert.notEqual(plain.fills[0]!.trim(), '', 'a marked blank is never filled with nothing');
     assert.notEqual(on.forwards, off.forwards, 'the case must tell the rule on from off');
     const req = { prefix: 'import os\n', suffix: '\nprint(os.name)\n', maxTokens: 20, sampler: { threshold: 1 } };
     const before = await engine.before(req);

@@ -34,6 +34,8 @@ function ids(text: string): number[] {
   return Array.from(engine.model.tokenizer.encode(text));
 }
 
+// The reference sampler has no repetition guard (an engine-side rule over parallel commits), so parity
+// is checked with it off; engine-heal.test.ts checks the guard itself.
 test('greedy threshold decoding matches the PyTorch reference sampler token for token', async () => {
   const { bos, eos, mask } = engine.model.config.special;
   const cases = [
@@ -52,7 +54,7 @@ test('greedy threshold decoding matches the PyTorch reference sampler token for 
   for (const [i, c] of cases.entries()) {
     const canvas = { ids: Int32Array.from([...c.prefix, ...new Array(c.n).fill(mask), ...c.suffix]), spans: [{ start: c.prefix.length, length: c.n }] };
     const trace: Array<Array<[number, number]>> = [];
-    const got = await sample(engine.model, canvas, resolveSampler({ threshold: c.threshold, steps: 1000, cache: false, lengthThreshold: c.length_threshold ?? 0 }), undefined, (_s, commits) => trace.push(commits));
+    const got = await sample(engine.model, canvas, resolveSampler({ threshold: c.threshold, steps: 1000, cache: false, lengthThreshold: c.length_threshold ?? 0, repeatGuard: false }), undefined, (_s, commits) => trace.push(commits));
     assert.deepEqual(got.spans[0], ref[i]!.tokens, `case ${i}: tokens`);
     assert.equal(got.forwards, ref[i]!.forwards, `case ${i}: forwards`);
     assert.deepEqual(trace, ref[i]!.trace, `case ${i}: per-step commits`);
@@ -66,7 +68,7 @@ test('greedy threshold decoding matches the PyTorch reference sampler token for 
     const c = cases[i]!;
     const canvas = { ids: Int32Array.from([...c.prefix, ...new Array(c.n).fill(mask), ...c.suffix]), spans: [{ start: c.prefix.length, length: c.n }] };
     const first: Array<Array<[number, number]>> = [];
-    await sample(engine.model, canvas, resolveSampler({ threshold: c.threshold, steps: 1000, cache: false, lengthThreshold: 0 }), undefined, (_s, commits) => first.push(commits));
+    await sample(engine.model, canvas, resolveSampler({ threshold: c.threshold, steps: 1000, cache: false, lengthThreshold: 0, repeatGuard: false }), undefined, (_s, commits) => first.push(commits));
     assert.notDeepEqual(first[0], ref[i]!.trace[0], `case ${i}: the length rule did not change the first step`);
   }
 });
@@ -140,7 +142,8 @@ test('time budget: decoding stops early with a complete answer, never a half-dec
 test('fill: several blanks decoded jointly in one canvas', async () => {
   const text = 'const a = ___;\nconst b = ___;\nconsole.log(a, b);\n';
   const blanks = [{ start: 10, end: 13 }, { start: 25, end: 28 }];
-  const r = await engine.fill({ text, blanks, maxTokensPerBlank: 6, sampler: { threshold: 1 } });
+  // One length rule (lengthThreshold given): one decode; without it Fill Blanks tries several (engine-heal.test.ts).
+  const r = await engine.fill({ text, blanks, maxTokensPerBlank: 6, sampler: { threshold: 1, lengthThreshold: 0 } });
   assert.equal(r.fills.length, 2);
   // One canvas for both: at most one forward per mask of the two spans together (a [PAD] may end one early).
   assert.ok(r.forwards >= 1 && r.forwards <= 12, `forwards ${r.forwards}`);
