@@ -84,6 +84,23 @@ export function cutRunaway(text: string, context: string): string {
   return text.slice(0, m.index + m[1]!.length);
 }
 
+/**
+ * Cuts an answer at its first line that repeats an earlier line of the same answer ("print(add(a, b))"
+ * twice): a small model that does not know what comes next writes what it just wrote. Short lines
+ * (closing brackets, `pass`, `else:`) repeat legitimately and do not count.
+ */
+export function cutRepeatedLine(text: string): string {
+  const lines = text.split('\n');
+  const seen = new Set<string>();
+  for (let i = 0; i < lines.length; i++) {
+    const t = lines[i]!.trim();
+    if (t.length < 6) continue;
+    if (seen.has(t)) return lines.slice(0, i).join('\n');
+    seen.add(t);
+  }
+  return text;
+}
+
 /** A line (code) that opens a block its following lines should fill. */
 function opensBlock(line: string): boolean {
   const t = line.replace(/\s+(#|\/\/).*$/, '').trimEnd();
@@ -156,7 +173,7 @@ function keepBlock(lines: string[], base: number): string[] {
 export function scopeAnswer(input: ScopeInput): string {
   const { before, after, filled } = input;
   let text = input.answer.replace(/\r\n?/g, '\n');
-  text = cutRunaway(text, before.slice(-4000) + after.slice(0, 4000));
+  text = cutRepeatedLine(cutRunaway(text, before.slice(-4000) + after.slice(0, 4000)));
   const lineBefore = lineOf(before, true);
   const restOfLine = lineOf(after, false);
   const atLineStart = before === '' || before.endsWith('\n');

@@ -7,7 +7,7 @@
 //
 // Needs `npm run build` first. Uses $DIFFILL_E2E_MODEL, else models/default when it holds a model,
 // else the noisy tiny test model (test/helpers/tiny-model.ts).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -461,8 +461,11 @@ async function main() {
       await page.keyboard.press('Tab');
       await save();
       // Saving truncates then writes: only a complete, longer file counts as the accepted text.
-      await until('the accepted completion on disk', () => onDisk('ghost.py'), (t) => t.startsWith(typed) && t.length > typed.length);
+      const accepted = await until('the accepted completion on disk', () => onDisk('ghost.py'), (t) => t.startsWith(typed) && t.length > typed.length);
       await page.screenshot({ path: join(SHOTS, 'ghost-text-accepted.png') });
+      // What Tab accepted at the end of the file must leave it valid Python, as a user needs it.
+      const parsed = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], { input: accepted, encoding: 'utf8' });
+      if (parsed.status !== 0) throw new Error(`the accepted ghost text leaves ghost.py unparseable:\n${accepted}\n${parsed.stderr}`);
       await waitStatus('a latency after the request', /Diffill: ready · \d+ ms/);
     });
 

@@ -7,7 +7,7 @@ import { type Engine, loadModel } from '../../server/engine/engine';
 import { allowedNext, healGap, insertsLines, stripHealed } from '../../server/engine/heal';
 import { resolveSampler } from '../../server/engine/options';
 import { sample } from '../../server/engine/sampler';
-import { cutRunaway, fitsItsLine, scopeAnswer } from '../../server/engine/scope';
+import { cutRepeatedLine, cutRunaway, fitsItsLine, scopeAnswer } from '../../server/engine/scope';
 
 const MODEL = join(__dirname, '..', '..', 'models', 'default');
 let engine: Engine;
@@ -115,6 +115,8 @@ test('runaway repeats are cut unless the document itself repeats them', () => {
   assert.equal(cutRunaway('total, total, total, total', 'const total = 1;'), 'total, ');
   assert.equal(cutRunaway('0, 0, 0, 0]', 'zeros = [0, 0, 0, 0]'), '0, 0, 0, 0]');
   assert.equal(cutRunaway('--------', ''), '--------', 'no letter or digit: a rule line, not a runaway');
+  assert.equal(cutRepeatedLine('print(add(a, b))\nprint(add(a, b))\nx'), 'print(add(a, b))');
+  assert.equal(cutRepeatedLine('    }\n  }\n}'), '    }\n  }\n}');
   assert.equal(fitsItsLine('"txt"', 'print(name, ', '(x))\n'), true);
   assert.equal(fitsItsLine('"', 'print(name, ', '(x))\n'), false);
   assert.equal(fitsItsLine('split(x', 'len(text.', '())\n'), false);
