@@ -39,9 +39,13 @@ export class Ctx implements vscode.Disposable {
 
   async start(): Promise<void> {
     const module = this.extension.asAbsolutePath('dist/cli.js');
+    // The server runs in the extension's own folder. Without a cwd the language client starts it in
+    // the workspace folder, and anything it runs with a relative search path (a Python interpreter
+    // puts its working directory first on the import path) could pick up the workspace's files.
+    const cwd = this.extension.extensionPath;
     const serverOptions: ServerOptions = {
-      run: { module, transport: TransportKind.ipc, args: ['lsp'] },
-      debug: { module, transport: TransportKind.ipc, args: ['lsp'], options: { execArgv: ['--nolazy', '--inspect=6011'] } },
+      run: { module, transport: TransportKind.ipc, args: ['lsp'], options: { cwd } },
+      debug: { module, transport: TransportKind.ipc, args: ['lsp'], options: { cwd, execArgv: ['--nolazy', '--inspect=6011'] } },
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],

@@ -4,6 +4,7 @@
 // draws: the comparison that decides whether the candidate is installed.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { trainerSpawnOptions } from './python';
 import type { InfillExact } from './trainer-process';
 
 export interface EvaluationRequest {
@@ -51,12 +52,12 @@ export function evaluateModels(req: EvaluationRequest): Promise<Evaluation[]> {
   if ('facts' in req.data) args.push('--facts', path.resolve(req.data.facts));
   else args.push('--data', path.resolve(req.data.data));
   args.push('--seq-len', String(req.seqLen), '--windows', String(req.windows), '--cases', String(req.cases), '--device', req.device);
-  const base = req.env ?? process.env;
-  const env = { ...base, PYTHONPATH: [req.pythonPath, base['PYTHONPATH']].filter(Boolean).join(path.delimiter), PYTHONUNBUFFERED: '1' };
+  // In the trainer's own folder, not this process's working directory (see trainerSpawnOptions).
+  const { cwd, env } = trainerSpawnOptions(req.pythonPath, req.env ?? process.env);
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    const child = spawn(req.python, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...(req.signal ? { signal: req.signal } : {}) });
+    const child = spawn(req.python, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], ...(req.signal ? { signal: req.signal } : {}) });
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
     child.stderr.on('data', (d: Buffer) => {
       // Only the tail matters for an error message; keep memory bounded on a chatty failure.

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { packageRoot } from '../src/paths';
-import { checkPython, findPython, type PythonCheck } from './python';
+import { checkPython, findPython, trainerDir, type PythonCheck } from './python';
 import { runTrainer, type TrainerEvent, type TrainerRun } from './trainer-process';
 import { TrainerError } from './trainer-error';
 
@@ -121,13 +121,13 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
   const root = hooks.root ?? packageRoot();
   checkTrainRequest(req);
   const choice = findPython({ explicit: req.python, env, root });
-  const python = await checkPython(choice, { env, ...(hooks.signal ? { signal: hooks.signal } : {}) });
+  const python = await checkPython(choice, { env, cwd: trainerDir(root), ...(hooks.signal ? { signal: hooks.signal } : {}) });
   hooks.onPython?.(python);
   const args = buildTrainerArgs(req);
   const run = await runTrainer({
     python: python.executable,
     args,
-    pythonPath: path.join(root, 'server', 'training', 'python'),
+    pythonPath: trainerDir(root),
     env,
     ...(hooks.signal ? { signal: hooks.signal } : {}),
     ...(hooks.killGraceMs !== undefined ? { killGraceMs: hooks.killGraceMs } : {}),

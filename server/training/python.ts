@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { packageRoot } from '../src/paths';
 import { TrainerError } from './trainer-error';
 
 /** The one command that creates the trainer's environment (see README). */
@@ -26,15 +27,48 @@ export interface FindPythonOptions {
   root: string;
 }
 
-/** Picks the interpreter: --python > DIFFILL_PYTHON > <root>/.venv/bin/python > python3. */
+/**
+ * Picks the interpreter: --python > DIFFILL_PYTHON > <root>/.venv/bin/python > python3. A path
+ * (anything with a separator) is made absolute against this process's working directory: the
+ * interpreter itself runs in the trainer's folder (see trainerSpawnOptions).
+ */
 export function findPython(opts: FindPythonOptions): PythonChoice {
   const env = opts.env ?? process.env;
-  if (opts.explicit) return { executable: opts.explicit, source: 'flag' };
+  const absolute = (p: string) => (p.includes('/') || p.includes(path.sep) ? path.resolve(p) : p);
+  if (opts.explicit) return { executable: absolute(opts.explicit), source: 'flag' };
   const fromEnv = env['DIFFILL_PYTHON'];
-  if (fromEnv) return { executable: fromEnv, source: 'env' };
+  if (fromEnv) return { executable: absolute(fromEnv), source: 'env' };
   const venv = process.platform === 'win32' ? path.join(opts.root, '.venv', 'Scripts', 'python.exe') : path.join(opts.root, '.venv', 'bin', 'python');
   if (fs.existsSync(venv)) return { executable: venv, source: 'venv' };
   return { executable: process.platform === 'win32' ? 'python' : 'python3', source: 'path' };
+}
+
+/** The folder holding the trainer package (`diffill_trainer`). */
+export function trainerDir(root: string = packageRoot()): string {
+  return path.join(root, 'server', 'training', 'python');
+}
+
+/**
+ * How every interpreter the trainer needs is started (the probe, the trainer, the evaluator).
+ * Python puts a folder first on its import path: the working directory for `-m` and `-c`. Started
+ * from a repository, `import json` would run the repository's own json.py. So the child always
+ * runs in `dir`, the folder that holds the module it runs (the trainer's own package folder),
+ * whatever this process's working directory is; it is also prepended to PYTHONPATH for the
+ * processes the trainer may start itself. `-I` would also keep the working directory off the
+ * path, but it drops the user's site-packages too, where PyTorch may be installed.
+ * ORT_DISABLE_TELEMETRY: see server/engine/ort-env.ts (the trainer's package sets it as well).
+ */
+export function trainerSpawnOptions(dir: string, base: NodeJS.ProcessEnv = process.env): { cwd: string; env: NodeJS.ProcessEnv } {
+  return {
+    cwd: dir,
+    env: {
+      ...base,
+      PYTHONPATH: [dir, base['PYTHONPATH']].filter(Boolean).join(path.delimiter),
+      // Events must arrive as they happen, not when a block buffer fills.
+      PYTHONUNBUFFERED: '1',
+      ORT_DISABLE_TELEMETRY: '1',
+    },
+  };
 }
 
 export interface PythonCheck {
@@ -68,9 +102,12 @@ function describe(source: PythonSource): string {
   return { flag: '--python', env: 'DIFFILL_PYTHON', venv: 'the .venv folder', path: 'PATH' }[source];
 }
 
-/** Starts the interpreter and imports torch; throws TrainerError (missing_python / missing_dependency). */
-export async function checkPython(choice: PythonChoice, opts: { env?: NodeJS.ProcessEnv; signal?: AbortSignal } = {}): Promise<PythonCheck> {
-  const { code, stdout, stderr, spawnError } = await runProbe(choice.executable, opts.env ?? process.env, opts.signal);
+/**
+ * Starts the interpreter and imports torch; throws TrainerError (missing_python / missing_dependency).
+ * It runs in `cwd` (default: the trainer's folder), never in this process's working directory.
+ */
+export async function checkPython(choice: PythonChoice, opts: { env?: NodeJS.ProcessEnv; signal?: AbortSignal; cwd?: string } = {}): Promise<PythonCheck> {
+  const { code, stdout, stderr, spawnError } = await runProbe(choice.executable, opts.env ?? process.env, opts.cwd ?? trainerDir(), opts.signal);
   if (opts.signal?.aborted) throw new TrainerError('cancelled', 'cancelled before training started');
   if (spawnError !== undefined) {
     throw new TrainerError('missing_python', `cannot run Python '${choice.executable}': ${spawnError}${setupHint(choice)}`);
@@ -98,13 +135,14 @@ export async function checkPython(choice: PythonChoice, opts: { env?: NodeJS.Pro
 function runProbe(
   executable: string,
   env: NodeJS.ProcessEnv,
+  cwd: string,
   signal: AbortSignal | undefined,
 ): Promise<{ code: number | null; stdout: string; stderr: string; spawnError?: string }> {
   return new Promise((resolve) => {
     let stdout = '';
     let stderr = '';
     let settled = false;
-    const child = spawn(executable, ['-c', PROBE], { env, stdio: ['ignore', 'pipe', 'pipe'], signal });
+    const child = spawn(executable, ['-c', PROBE], { cwd, env: { ...env, ORT_DISABLE_TELEMETRY: '1' }, stdio: ['ignore', 'pipe', 'pipe'], signal });
     // Our own timer rather than spawn's `timeout` option, which is not cleared when the spawn
     // itself fails and would then keep the event loop alive for the whole timeout.
     const timer = setTimeout(() => child.kill('SIGKILL'), PROBE_TIMEOUT_MS);

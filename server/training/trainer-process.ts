@@ -2,6 +2,7 @@
 // lines on stdout are events, stderr is for humans (we keep its last lines for error messages).
 // Success is `done` followed by exit code 0; everything else becomes one TrainerError.
 import { spawn } from 'node:child_process';
+import { trainerSpawnOptions } from './python';
 import { TrainerError, trainerKind } from './trainer-error';
 
 export interface StartEvent {
@@ -133,10 +134,9 @@ export interface TrainerProcessOptions {
   module?: string;
   /** Arguments after the module name. */
   args: readonly string[];
-  /** Prepended to PYTHONPATH (the folder holding the trainer package). */
+  /** The folder holding the trainer package: the child's working directory, and prepended to PYTHONPATH. */
   pythonPath: string;
   env?: NodeJS.ProcessEnv;
-  cwd?: string;
   /** Aborting sends SIGTERM; the run then fails with kind 'cancelled'. */
   signal?: AbortSignal;
   /** How long to wait after SIGTERM before SIGKILL (default 60 s: a step may be long on CPU). */
@@ -169,17 +169,12 @@ export function runTrainer(opts: TrainerProcessOptions): Promise<TrainerRun> {
   if (opts.signal?.aborted) return Promise.reject(new TrainerError('cancelled', 'training was cancelled before it started'));
 
   return new Promise<TrainerRun>((resolve, reject) => {
-    const baseEnv = opts.env ?? process.env;
-    const env: NodeJS.ProcessEnv = {
-      ...baseEnv,
-      PYTHONPATH: [opts.pythonPath, baseEnv['PYTHONPATH']].filter(Boolean).join(process.platform === 'win32' ? ';' : ':'),
-      // Events must arrive as they happen, not when a block buffer fills.
-      PYTHONUNBUFFERED: '1',
-    };
+    // In the trainer's own folder, not this process's working directory (see trainerSpawnOptions).
+    const { cwd, env } = trainerSpawnOptions(opts.pythonPath, opts.env ?? process.env);
     // A process group of its own: Ctrl-C in the terminal reaches only us, and we stop the trainer
     // with the protocol's SIGTERM instead of a KeyboardInterrupt traceback in the child.
     const child = spawn(opts.python, ['-m', module, ...opts.args], {
-      cwd: opts.cwd,
+      cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: process.platform !== 'win32',
