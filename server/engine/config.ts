@@ -1,6 +1,7 @@
 // config.json of a model directory (docs/model-format.md), parsed into a typed, checked value.
 // Every id, name and size the engine uses comes from here; nothing is hard-coded.
-import { ModelError } from './errors';
+import { posix, win32 } from 'node:path';
+import { jsonSyntaxProblem, ModelError } from './errors';
 
 export interface SpecialIds {
   pad: number;
@@ -39,6 +40,26 @@ export interface ModelConfig {
 
 const FILE = 'config.json';
 
+/**
+ * The largest `architecture.max_position` accepted: the longest window any of the trainer's presets
+ * supports (server/training/python/diffill_trainer/presets.py). RoPE has no position table, so the
+ * graph would run on any length, but a model has only seen what it was trained on.
+ */
+export const MAX_POSITION_LIMIT = 4096;
+
+/**
+ * A file named by config.json: a relative path that stays inside the model directory (no absolute
+ * path, no `..`, no backslash). openModel() also checks where it really lies (symbolic links).
+ */
+function fileName(o: Record<string, unknown>, key: string, where: string): string {
+  const v = str(o, key, where);
+  const parts = v.split('/');
+  if (posix.isAbsolute(v) || win32.isAbsolute(v) || v.includes('\\') || v.includes('\0') || parts.some((p) => p === '..' || p === '')) {
+    fail(`'${where}.${key}' must name a file inside the model directory (got ${JSON.stringify(v)})`);
+  }
+  return v;
+}
+
 function fail(problem: string): never {
   throw new ModelError(FILE, problem);
 }
@@ -73,7 +94,7 @@ export function parseConfig(text: string): ModelConfig {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    fail(`not valid JSON (${(err as Error).message})`);
+    fail(jsonSyntaxProblem(err));
   }
   const root = object(raw, '(root)');
   if (root['format'] !== 'diffill-mdm') fail(`'format' must be "diffill-mdm" (got ${JSON.stringify(root['format'])})`);
@@ -85,6 +106,9 @@ export function parseConfig(text: string): ModelConfig {
   if (dModel % nHead !== 0) fail(`'architecture.d_model' (${dModel}) is not a multiple of n_head (${nHead})`);
   const vocabSize = int(arch, 'vocab_size', 'architecture', 5);
   const maxPosition = int(arch, 'max_position', 'architecture', 8);
+  if (maxPosition > MAX_POSITION_LIMIT) {
+    fail(`'architecture.max_position' (${maxPosition}) is more than ${MAX_POSITION_LIMIT}, the longest window a Diffill model supports`);
+  }
   const sp = object(root['special_tokens'], 'special_tokens');
   const special: SpecialIds = {
     pad: int(sp, 'pad', 'special_tokens'),
@@ -100,6 +124,19 @@ export function parseConfig(text: string): ModelConfig {
   const inputs = object(onnx['inputs'], 'onnx.inputs');
   const outputs = object(onnx['outputs'], 'onnx.outputs');
   const training = root['training'];
+  // A model trained from scratch saw windows of training.seq_len tokens; max_position may not claim
+  // more. (A fine-tuned model keeps its base model's max_position, which may exceed its own seq_len.)
+  if (typeof training === 'object' && training !== null) {
+    const t = training as Record<string, unknown>;
+    const seqLen = t['seq_len'];
+    if ((t['init'] === null || t['init'] === undefined) && typeof seqLen === 'number' && Number.isInteger(seqLen) && seqLen > 0 && maxPosition > seqLen) {
+      fail(`'architecture.max_position' (${maxPosition}) is more than the model was trained for (training.seq_len ${seqLen})`);
+    }
+  }
+  if (root['weights'] !== undefined) {
+    const weights = object(root['weights'], 'weights');
+    if (weights['file'] !== undefined) fileName(weights, 'file', 'weights');
+  }
   return {
     name: typeof root['name'] === 'string' ? root['name'] : 'unnamed',
     nLayer,
@@ -109,8 +146,8 @@ export function parseConfig(text: string): ModelConfig {
     vocabSize,
     maxPosition,
     special,
-    tokenizerFile: str(root, 'tokenizer', '(root)'),
-    onnxFile: str(onnx, 'file', 'onnx'),
+    tokenizerFile: fileName(root, 'tokenizer', '(root)'),
+    onnxFile: fileName(onnx, 'file', 'onnx'),
     quantized: onnx['quantized'] === true,
     io: {
       inputIds: str(inputs, 'input_ids', 'onnx.inputs'),

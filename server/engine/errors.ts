@@ -13,6 +13,19 @@ export class ModelError extends Error {
   }
 }
 
+/**
+ * Says why text is not valid JSON without quoting it: JavaScript's JSON.parse messages may quote the
+ * text they failed on, and a file that is not what it should be (a path pointing at another file)
+ * must not have its bytes shown. Keeps only the position when the message gives one.
+ */
+export function jsonSyntaxProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : '';
+  const at = /at position (\d+)/.exec(message);
+  if (at !== null) return `not valid JSON (syntax error at character ${at[1]})`;
+  if (/unexpected end/i.test(message)) return 'not valid JSON (it ends too early)';
+  return 'not valid JSON';
+}
+
 /** A request that was cancelled (its AbortSignal fired, or a newer request pre-empted it). */
 export class AbortError extends Error {
   override readonly name = 'AbortError';

@@ -1,8 +1,8 @@
 // A loaded model directory: checked config, tokenizer, and one ONNX Runtime session that serves
 // full recompute, context encoding and cached span steps (docs/model-format.md).
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 // Before onnxruntime-node: turns the runtime's telemetry off before it initializes.
 import './ort-env';
 import * as ort from 'onnxruntime-node';
@@ -131,10 +131,18 @@ export class Model {
   }
 }
 
+/**
+ * A file of the model directory, which must really lie inside it: config.json names only relative
+ * paths without `..` (config.ts), and a symbolic link that leads out of the directory is refused
+ * too, so loading a model never reads anything but the model's own files.
+ */
 function need(dir: string, file: string): string {
   const path = join(dir, file);
   if (!existsSync(path)) throw new ModelError(path, 'missing');
-  if (!statSync(path).isFile()) throw new ModelError(path, 'not a regular file');
+  const real = realpathSync(path);
+  const rel = relative(realpathSync(dir), real);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new ModelError(path, 'lies outside the model directory');
+  if (!statSync(real).isFile()) throw new ModelError(path, 'not a regular file');
   return path;
 }
 

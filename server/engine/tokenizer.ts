@@ -40,6 +40,7 @@
 //   sequence then decodes to U+FFFD (use decodeBytes() to join pieces at the byte level).
 import * as fs from 'node:fs';
 import * as hf from '@huggingface/tokenizers';
+import { jsonSyntaxProblem } from './errors';
 
 // The package's .d.ts files re-export with extensionless ESM paths that NodeNext resolution cannot
 // follow, so the class we use is typed here by hand (the runtime export exists in both builds).
@@ -171,7 +172,8 @@ export class Tokenizer {
       try {
         parsed = JSON.parse(json);
       } catch (err) {
-        throw new TokenizerError(`${source} is not valid JSON: ${(err as Error).message}`);
+        // Never the parser's message itself: it may quote the file's bytes.
+        throw new TokenizerError(`${source} is ${jsonSyntaxProblem(err)}`);
       }
     }
     if (!isObject(parsed)) throw new TokenizerError(`${source}: expected a JSON object`);

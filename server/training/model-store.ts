@@ -19,6 +19,7 @@ import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, open, readdir, readFile, realpath, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
+import { jsonSyntaxProblem } from '../engine/errors';
 
 /** The files every model directory must have (docs/model-format.md). */
 export const REQUIRED_MODEL_FILES = ['config.json', 'tokenizer.json', 'model.onnx', 'model.safetensors'] as const;
@@ -165,7 +166,7 @@ export async function modelDirProblem(dir: string): Promise<string | null> {
   try {
     config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
   } catch (err) {
-    return `config.json is not valid JSON (${(err as Error).message})`;
+    return `config.json is ${jsonSyntaxProblem(err)}`;
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) return 'config.json is not a JSON object';
   const c = config as Record<string, unknown>;
@@ -178,6 +179,9 @@ export async function modelDirProblem(dir: string): Promise<string | null> {
     }
     try {
       if (!(await stat(join(dir, file))).isFile()) return `${file} (named in config.json) is not a file`;
+      // Where it really lies: a symbolic link may not lead out of the model directory.
+      const rel = relative(await realpath(dir), await realpath(join(dir, file)));
+      if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return `${file} (named in config.json) lies outside the model directory`;
     } catch {
       return `${file} (named in config.json) is missing`;
     }

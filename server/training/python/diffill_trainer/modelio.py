@@ -53,6 +53,18 @@ def read_config(model_dir: Path) -> dict:
     for key in ("architecture", "special_tokens", "weights"):
         if key not in cfg:
             raise BadData(f"{f} has no {key!r}")
+    # Every file the config names must lie inside the model directory (symbolic links included):
+    # reading a model never reads anything else.
+    root = Path(model_dir).resolve()
+    onnx = cfg.get("onnx") if isinstance(cfg.get("onnx"), dict) else {}
+    weights = cfg["weights"] if isinstance(cfg["weights"], dict) else {}
+    for where, name in (("tokenizer", cfg.get("tokenizer")), ("weights.file", weights.get("file")),
+                        ("onnx.file", onnx.get("file"))):
+        if name is None:
+            continue
+        if not isinstance(name, str) or not name or Path(name).is_absolute() or ".." in Path(name).parts \
+                or not (root / name).resolve().is_relative_to(root):
+            raise BadData(f"{f}: {where} must name a file inside the model directory")
     return cfg
 
 
