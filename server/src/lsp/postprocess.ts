@@ -11,6 +11,8 @@
 //    and the completion writes them itself, the item's range covers them so accepting replaces
 //    them instead of leaving `))`.
 
+import { dropRepeatedTail, followingLines } from '../../engine/scope';
+
 export interface PostprocessInput {
   /** Raw text from the model for the gap at the cursor. */
   completion: string;
@@ -38,40 +40,6 @@ function restOfLine(suffix: string): string {
 /** True when the cursor has non-blank text after it on its line. */
 export function isMidLine(suffix: string): boolean {
   return restOfLine(suffix).trim().length > 0;
-}
-
-/** Lines after the cursor's line, blank ones skipped, trimmed. */
-function followingLines(suffix: string, limit: number): string[] {
-  const nl = suffix.indexOf('\n');
-  if (nl < 0) return [];
-  const out: string[] = [];
-  for (const line of suffix.slice(nl + 1).split('\n')) {
-    const t = line.trim();
-    if (t.length === 0) continue;
-    out.push(t);
-    if (out.length >= limit) break;
-  }
-  return out;
-}
-
-/**
- * Drops trailing completion lines that repeat the lines following the cursor: the model filled
- * the gap and then went on to rewrite what is already there. Lines compare trimmed and blank lines
- * are ignored, so indentation differences do not hide a repeat. The repeat must run to the end of
- * the completion; a lone `}` in the middle of new code is kept.
- */
-function dropRepeatedTailLines(text: string, suffix: string): string {
-  const lines = text.split('\n');
-  const after = followingLines(suffix, lines.length);
-  if (after.length === 0) return text;
-  for (let start = 1; start < lines.length; start++) {
-    const tail = lines.slice(start).map((l) => l.trim()).filter((l) => l.length > 0);
-    if (tail.length === 0 || tail.length > after.length) continue;
-    if (tail.every((l, i) => l === after[i])) {
-      return lines.slice(0, start).join('\n');
-    }
-  }
-  return text;
 }
 
 /** Longest k >= 1 such that `text` ends with the first k characters of `rest`, else 0. */
@@ -109,7 +77,7 @@ export function postprocess(input: PostprocessInput): InlineInsert | null {
     const firstBreak = text.indexOf('\n');
     text = firstBreak < 0 ? text : text.slice(0, firstBreak);
   } else {
-    text = dropRepeatedTailLines(text, suffix);
+    text = dropRepeatedTail(text, followingLines(suffix, text.split('\n').length));
     text = text.replace(/[ \t]+$/gm, '').replace(/\n+$/, '');
   }
   if (lineBefore.trim().length === 0 && !midLine) {
