@@ -106,18 +106,29 @@ export const StatusNotification = new NotificationType<StatusParams>('diffill/st
  * and served. Cancel with `diffill/finetune/cancel` or by cancelling this request.
  */
 export interface FinetuneParams {
-  /** Workspace folder (a file-system path): its text is the training data, and its models are kept apart. */
+  /**
+   * Workspace folder (an absolute path): its text is the training data, and its models are kept
+   * apart. It must be a folder the editor opened (workspace folders of initialize or of
+   * workspace/didChangeWorkspaceFolders) or lie inside one; absent: the first such folder.
+   */
   workspace: string;
-  /** Where this workspace's models are stored (the editor's per-workspace storage); never inside the workspace. */
+  /**
+   * Where this workspace's models are stored (the editor's per-workspace storage); never inside the
+   * workspace. Only the storage folder announced in initializationOptions.finetune is accepted.
+   */
   storageDir?: string;
-  /** Python interpreter (from user settings only); absent: the server's `diffill.pythonPath`, then the defaults. */
+  /**
+   * Python interpreter (the VS Code client sends the user-level setting only); absent or empty: the
+   * server's `--python`, then DIFFILL_PYTHON, the package's .venv, python3 on PATH. Never read from
+   * settings the server pulls (an editor may answer those from workspace files).
+   */
   python?: string;
   /** Optimizer steps; takes precedence over `minutes`. */
   steps?: number;
   /** Wall-clock budget of the training. */
   minutes?: number;
   device?: 'auto' | 'cpu' | 'cuda';
-  /** Facts mode: each non-empty line of this file is one training example. */
+  /** Facts mode: each non-empty line of this file (relative paths: to the workspace) is one training example; it must lie inside an open folder. */
   facts?: string;
   /** The workspace's `files.exclude` setting. */
   filesExclude?: Record<string, boolean | { when: string }>;

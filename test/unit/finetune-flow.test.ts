@@ -261,7 +261,7 @@ test('bad requests are refused before anything runs', async () => {
   await assert.rejects(client.sendRequest(FinetuneRequest, { workspace: WORKSPACE, device: 'tpu' as 'cpu' }), /device must be one of/);
   await assert.rejects(
     client.sendRequest(FinetuneRequest, { workspace: WORKSPACE, storageDir: join(WORKSPACE, 'models'), steps: 1 }),
-    /may not lie inside the workspace/,
+    /storageDir may only be the storage folder the editor announced/,
   );
   assert.ok(!existsSync(join(WORKSPACE, 'models')));
 });

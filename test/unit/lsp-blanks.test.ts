@@ -38,10 +38,10 @@ test('resolveBlanks: explicit ranges sorted, reversed selections normalised, dup
 });
 
 test('parseLspArgs: one transport, optional model directory, clear errors', () => {
-  assert.deepEqual(parseLspArgs(['--stdio']), { transport: 'stdio', model: null });
+  assert.deepEqual(parseLspArgs(['--stdio']), { transport: 'stdio', model: null, python: null });
   assert.equal(parseLspArgs(['--node-ipc', '--model', 'models/x']).transport, 'ipc');
   assert.match(parseLspArgs(['--stdio', '--model=models/x']).model ?? '', /models[\\/]x$/);
-  assert.deepEqual(parseLspArgs(['--node-ipc', '--clientProcessId=12']), { transport: 'ipc', model: null });
+  assert.deepEqual(parseLspArgs(['--node-ipc', '--clientProcessId=12']), { transport: 'ipc', model: null, python: null });
   assert.throws(() => parseLspArgs([]), /choose a transport/);
   assert.throws(() => parseLspArgs(['--stdio', '--node-ipc']), /choose one/);
   assert.throws(() => parseLspArgs(['--stdio', '--model']), /needs a directory/);

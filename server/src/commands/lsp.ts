@@ -6,7 +6,7 @@ import { type Command, UsageError } from '../command';
 import { loadEngine } from '../lsp/engine-adapter';
 import { startServer } from '../lsp/server';
 
-const usage = `Usage: diffill lsp (--stdio | --node-ipc) [--model DIR]
+const usage = `Usage: diffill lsp (--stdio | --node-ipc) [--model DIR] [--python PATH]
 
 Runs the Diffill language server.
 
@@ -14,18 +14,23 @@ Options:
   --stdio        Speak LSP over standard input/output (Neovim, Helix, Emacs...).
   --node-ipc     Speak LSP over the Node IPC channel (the VS Code extension).
   --model DIR    Model directory used when the diffill.modelPath setting is empty
-                 (default: the model shipped in models/default).`;
+                 (default: the model shipped in models/default).
+  --python PATH  Python interpreter for fine-tuning requests that name none
+                 (default: $DIFFILL_PYTHON, then .venv/bin/python, then python3).
+                 The server never takes it from settings it reads from the editor.`;
 
 declare const __DIFFILL_VERSION__: string | undefined;
 
 interface LspArgs {
   transport: 'stdio' | 'ipc';
   model: string | null;
+  python: string | null;
 }
 
 export function parseLspArgs(argv: readonly string[]): LspArgs {
   let transport: LspArgs['transport'] | null = null;
   let model: string | null = null;
+  let python: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--stdio' || arg === '--node-ipc') {
@@ -36,6 +41,11 @@ export function parseLspArgs(argv: readonly string[]): LspArgs {
       const value = arg === '--model' ? argv[++i] : arg.slice('--model='.length);
       if (value === undefined || value === '') throw new UsageError('lsp: --model needs a directory');
       model = resolve(value);
+    } else if (arg === '--python' || arg.startsWith('--python=')) {
+      const value = arg === '--python' ? argv[++i] : arg.slice('--python='.length);
+      if (value === undefined || value === '') throw new UsageError('lsp: --python needs an interpreter');
+      // A path is taken relative to where the server was started; a bare name is looked up on PATH.
+      python = value.includes('/') ? resolve(value) : value;
     } else if (arg.startsWith('--clientProcessId')) {
       // Added by some clients (vscode-languageclient); the connection watches the parent itself.
       if (!arg.includes('=')) i++;
@@ -44,7 +54,7 @@ export function parseLspArgs(argv: readonly string[]): LspArgs {
     }
   }
   if (transport === null) throw new UsageError(`lsp: choose a transport\n\n${usage}`);
-  return { transport, model };
+  return { transport, model, python };
 }
 
 export const command: Command = {
@@ -71,6 +81,7 @@ export const command: Command = {
       defaultModelDir: args.model ?? resolve(__dirname, '..', 'models', 'default'),
       loader: loadEngine,
       version: typeof __DIFFILL_VERSION__ === 'string' ? __DIFFILL_VERSION__ : '0.0.0-dev',
+      ...(args.python !== null ? { python: args.python } : {}),
     });
     connection.listen();
     // The connection ends the process on `exit`; until then keep the event loop alive.

@@ -3,7 +3,8 @@
 // at a time; progress goes out as `diffill/finetune/progress`, the status shows `training`, and a
 // failure of any kind leaves the served model as it was.
 import { existsSync } from 'node:fs';
-import { basename } from 'node:path';
+import { readdir, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { ErrorCodes, LSPErrorCodes, ResponseError, type CancellationToken } from 'vscode-languageserver';
 import { finetune, FinetuneError } from '../../training/finetune';
 import { defaultStoreRoot, ModelStore, ModelStoreError, type ActiveModel } from '../../training/model-store';
@@ -15,6 +16,7 @@ import { describeError, type Logger } from './logger';
 import type { ModelHost } from './model-host';
 import type { Settings } from './settings';
 import type { StatusReporter } from './status';
+import type { WorkspaceScope } from './workspace-scope';
 
 export interface FinetuneJobDeps {
   host: ModelHost;
@@ -30,6 +32,14 @@ export interface FinetuneJobDeps {
   sendProgress: (progress: FinetuneProgressParams) => void;
   /** Least milliseconds between two step notifications (default 250). */
   progressIntervalMs?: number;
+  /** The folders the client opened: what requests may name (workspace-scope.ts). */
+  scope: WorkspaceScope;
+  /**
+   * The interpreter given on the server's command line (`diffill lsp --python`), used when a request
+   * names none. Never a setting read through workspace/configuration: an editor may answer that
+   * from the workspace's own files, and the interpreter is a program the server runs.
+   */
+  python?: string | undefined;
 }
 
 const DEVICES: readonly string[] = ['auto', 'cpu', 'cuda'];
@@ -69,29 +79,39 @@ export class FinetuneJob {
 
   async run(params: FinetuneParams, token?: CancellationToken): Promise<FinetuneResult> {
     if (this.running !== null) throw new ResponseError(ErrorCodes.InvalidRequest, 'a fine-tuning job is already running (cancel it first)');
-    const request = checkParams(params, this.deps.settings());
     const controller = new AbortController();
     this.running = controller;
     const onCancel = token?.onCancellationRequested(() => controller.abort());
-    const { host, status, log } = this.deps;
-    status.setTraining(true);
+    const { host, status, log, scope } = this.deps;
+    let training = false;
+    // A store folder this request made; removed again if the request fails before installing anything.
+    let createdRoot: string | null = null;
     try {
       const settings = this.deps.settings();
+      // Everything the request names is checked before anything is created, read or run.
+      const request = checkParams(params, settings);
+      const { workspace, storageDir } = await scope.check('fine-tune', params);
+      const facts = params.facts !== undefined && params.facts !== null && params.facts !== '' ? await scope.facts('fine-tune', params.facts, workspace) : undefined;
+      status.setTraining(true);
+      training = true;
       const pinned = settings.modelPath.trim();
       const base = host.dir ?? (pinned || this.deps.defaultModelDir());
-      const root = await storeRootFor(request.workspace, params.storageDir);
-      const store = await ModelStore.open(root, { baseModelDir: this.deps.shippedModelDir, workspace: request.workspace });
-      log.info(`fine-tuning ${base} on ${params.facts ?? request.workspace} (store ${root})`);
-      const python = params.python !== undefined ? params.python : settings.pythonPath.trim();
+      const root = await storeRootFor(workspace, storageDir);
+      if (!existsSync(root)) createdRoot = root;
+      const store = await ModelStore.open(root, { baseModelDir: this.deps.shippedModelDir, workspace });
+      log.info(`fine-tuning ${base} on ${facts ?? workspace} (store ${root})`);
+      // The request's interpreter (the VS Code client sends the user-level setting), else the server's
+      // --python, else the defaults (DIFFILL_PYTHON, the package's .venv, python3 on PATH).
+      const python = request.python ?? this.deps.python;
       const progress = this.progressSender();
       const result = await finetune(
         {
-          workspace: request.workspace,
+          workspace,
           base,
           budget: request.budget,
           device: request.device,
           ...(python ? { python } : {}),
-          ...(params.facts ? { facts: params.facts } : {}),
+          ...(facts !== undefined ? { facts } : {}),
           ...(params.filesExclude ? { filesExclude: params.filesExclude } : {}),
           ...(params.batchSize !== undefined ? { batchSize: params.batchSize } : {}),
         },
@@ -132,22 +152,23 @@ export class FinetuneJob {
         served,
       };
     } catch (err) {
+      if (createdRoot !== null) await removeUnusedStore(createdRoot);
       throw this.toResponseError(err);
     } finally {
       onCancel?.dispose();
       this.running = null;
-      status.setTraining(false);
+      if (training) status.setTraining(false);
     }
   }
 
   /** "Use Previous Model": the store's rollback, then a hot swap back. */
   async usePrevious(params: UsePreviousModelParams): Promise<UsePreviousModelResult> {
     if (this.running !== null) throw new ResponseError(ErrorCodes.InvalidRequest, 'a fine-tuning job is running; cancel it first');
-    if (typeof params?.workspace !== 'string' || params.workspace === '') throw new ResponseError(ErrorCodes.InvalidParams, 'use previous model: workspace is required');
+    const { workspace, storageDir } = await this.deps.scope.check('use previous model', params ?? {});
     try {
-      const root = await storeRootFor(params.workspace, params.storageDir);
+      const root = await storeRootFor(workspace, storageDir);
       if (!existsSync(root)) throw new ModelStoreError('nothing_to_roll_back', 'this workspace has no fine-tuned models: the base model is already in use');
-      const store = await ModelStore.open(root, { baseModelDir: this.deps.shippedModelDir, workspace: params.workspace });
+      const store = await ModelStore.open(root, { baseModelDir: this.deps.shippedModelDir, workspace });
       const active = await store.rollback();
       const dir = active.dir ?? this.deps.shippedModelDir;
       this.deps.setDefaultModelDir(dir);
@@ -225,13 +246,27 @@ export class FinetuneJob {
   }
 }
 
-/** Checks the request; the budget and device default to the diffill.finetune* settings. */
-function checkParams(p: FinetuneParams, settings: Settings): { workspace: string; budget: Budget; device: Device } {
+/**
+ * Removes a store folder that a failed request created, unless something was installed in it
+ * meanwhile: a refused or failed fine-tune leaves no trace.
+ */
+async function removeUnusedStore(root: string): Promise<void> {
+  const versions = await readdir(join(root, 'versions')).catch(() => [] as string[]);
+  if (versions.length > 0 || existsSync(join(root, 'active.json'))) return;
+  await rm(root, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/**
+ * Checks the request's options; the budget and device default to the diffill.finetune* settings.
+ * The paths it names are WorkspaceScope's to check.
+ */
+function checkParams(p: FinetuneParams, settings: Settings): { budget: Budget; device: Device; python: string | undefined } {
   const bad = (m: string): never => {
     throw new ResponseError(ErrorCodes.InvalidParams, `fine-tune: ${m}`);
   };
   if (p === null || typeof p !== 'object') bad('expected an object of parameters');
-  if (typeof p.workspace !== 'string' || p.workspace === '') bad('workspace (a folder path) is required');
+  if (p.python !== undefined && p.python !== null && typeof p.python !== 'string') bad(`python must be a path, got ${JSON.stringify(p.python)}`);
+  const python = typeof p.python === 'string' && p.python.trim() !== '' ? p.python.trim() : undefined;
   let budget: Budget = settings.finetuneSteps > 0 ? { steps: settings.finetuneSteps } : { minutes: settings.finetuneMinutes };
   if (p.steps !== undefined && p.steps !== null && p.steps !== 0) {
     if (!Number.isInteger(p.steps) || p.steps < 0) bad(`steps must be a positive integer, got ${p.steps}`);
@@ -243,5 +278,5 @@ function checkParams(p: FinetuneParams, settings: Settings): { workspace: string
   const device = (p.device ?? settings.finetuneDevice) as Device;
   if (!DEVICES.includes(device)) bad(`device must be one of ${DEVICES.join(', ')}, got ${device}`);
   if (p.batchSize !== undefined && !(Number.isInteger(p.batchSize) && p.batchSize > 0)) bad(`batchSize must be a positive integer, got ${p.batchSize}`);
-  return { workspace: p.workspace, budget, device };
+  return { budget, device, python };
 }

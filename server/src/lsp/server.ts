@@ -38,6 +38,7 @@ import { SamplerState } from './sampler-options';
 import { DEFAULT_SETTINGS, parseSettings, type Settings } from './settings';
 import { StatusReporter } from './status';
 import { writeBefore } from './write-before';
+import { WorkspaceScope } from './workspace-scope';
 
 export interface ServerOptions {
   /** Model used when `diffill.modelPath` is empty (`--model`, else the shipped model). */
@@ -45,6 +46,8 @@ export interface ServerOptions {
   loader: EngineLoader;
   /** Version reported in serverInfo. */
   version: string;
+  /** Python interpreter for fine-tuning from the server's command line (`--python`); requests may name their own. */
+  python?: string | undefined;
 }
 
 export interface DiffillServer {
@@ -84,7 +87,12 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
   let defaultModelDir = options.defaultModelDir;
   let storeLocation: FinetuneInit | null = null;
   let storeChecked = false;
+  // The folders the editor opened: all a fine-tuning request may name (workspace-scope.ts).
+  const scope = new WorkspaceScope();
+  let folderChanges = false;
   const finetuneJob = new FinetuneJob({
+    scope,
+    python: options.python,
     host,
     status,
     log,
@@ -105,11 +113,26 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
     const init = params.initializationOptions as { settings?: unknown; finetune?: FinetuneInit } | undefined;
     pushedSettings = init?.settings;
     const folder = params.workspaceFolders?.[0]?.uri ?? params.rootUri ?? null;
-    const workspace = init?.finetune?.workspace ?? (folder !== null ? uriToPath(folder) : null);
-    if (workspace !== null) storeLocation = { workspace, ...(init?.finetune?.storageDir ? { storageDir: init.finetune.storageDir } : {}) };
+    const finetuneInit = typeof init?.finetune === 'object' && init.finetune !== null ? init.finetune : undefined;
+    const announcedWorkspace = typeof finetuneInit?.workspace === 'string' ? finetuneInit.workspace : undefined;
+    const workspace = announcedWorkspace ?? (folder !== null ? uriToPath(folder) : null);
+    const storageDir = typeof finetuneInit?.storageDir === 'string' && finetuneInit.storageDir !== '' ? finetuneInit.storageDir : undefined;
+    if (workspace !== null) storeLocation = { workspace, ...(storageDir ? { storageDir } : {}) };
+    // The editor's word on what is open: its workspace folders (else its root), and the folder and
+    // storage of initializationOptions.finetune.
+    const rootPath = (params as { rootPath?: unknown }).rootPath;
+    scope.add(
+      params.workspaceFolders
+        ? WorkspaceScope.paths(params.workspaceFolders)
+        : [params.rootUri ? uriToPath(params.rootUri) : null, typeof rootPath === 'string' && !params.rootUri ? rootPath : null],
+    );
+    scope.add([announcedWorkspace]);
+    if (workspace !== null && storageDir !== undefined) scope.setStorage(workspace, storageDir);
+    folderChanges = caps.workspace?.workspaceFolders === true;
     return {
       capabilities: {
         textDocumentSync: TextDocumentSyncKind.Incremental,
+        ...(folderChanges ? { workspace: { workspaceFolders: { supported: true, changeNotifications: true } } } : {}),
         // Registered later (and unregistered when disabled) when the client allows it.
         ...(dynamicInline ? {} : { inlineCompletionProvider: true }),
       },
@@ -118,6 +141,12 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
   });
 
   connection.onInitialized(() => {
+    if (folderChanges) {
+      connection.workspace.onDidChangeWorkspaceFolders((e) => {
+        scope.remove(WorkspaceScope.paths(e.removed));
+        scope.add(WorkspaceScope.paths(e.added));
+      });
+    }
     if (pullConfiguration) {
       void connection.client.register(DidChangeConfigurationNotification.type, { section: 'diffill' }).catch(() => undefined);
     }
@@ -226,21 +255,16 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
     return effective;
   });
 
-  // Requests may leave out the workspace (other editors): then the server's own folder and store.
-  const withWorkspace = <T extends { workspace?: string; storageDir?: string }>(p: T): T => {
-    const workspace = p?.workspace || storeLocation?.workspace || '';
-    const sameFolder = storeLocation !== null && workspace === storeLocation.workspace;
-    const storageDir = p?.storageDir ?? (sameFolder ? storeLocation?.storageDir : undefined);
-    return { ...p, workspace, ...(storageDir !== undefined ? { storageDir } : {}) };
-  };
+  // Requests may leave out the workspace (other editors): then the first folder the editor opened,
+  // with the store announced for it. What a request may name is checked by the scope.
   connection.onRequest(FinetuneRequest, async (params, token) => {
     await applying;
-    return finetuneJob.run(withWorkspace(params), token);
+    return finetuneJob.run(params, token);
   });
   connection.onRequest(FinetuneCancelRequest, () => ({ cancelled: finetuneJob.cancel() }));
   connection.onRequest(UsePreviousModelRequest, async (params) => {
     await applying;
-    return finetuneJob.usePrevious(withWorkspace(params));
+    return finetuneJob.usePrevious(params);
   });
 
   documents.onDidClose((e) => inline.forget(e.document.uri));

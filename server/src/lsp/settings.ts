@@ -19,7 +19,11 @@ export interface Settings {
   modelPath: string;
   /** Pause before an automatic inline completion starts. */
   debounceMs: number;
-  /** Python for fine-tuning; empty = python3 on PATH. */
+  /**
+   * Python for fine-tuning, as the editor reports it. Parsed for completeness but never used by the
+   * server: an editor may answer workspace/configuration from workspace files, so the interpreter
+   * comes only from the fine-tune request or the server's --python (finetune-job.ts).
+   */
   pythonPath: string;
   /** Fine-tuning budget in optimizer steps; 0 = use finetuneMinutes. */
   finetuneSteps: number;
