@@ -13,12 +13,19 @@
 //  - recover() (run by open()) removes temp leftovers of dead processes and, should active.json
 //    be unreadable or name something unusable, falls back to the previous valid version, then to
 //    the newest valid one, then to the base model.
+//
+// Integrity: install.json lists every file of a version with its size and SHA-256, and carries an
+// HMAC-SHA256 of that list made with this user's store key (~/.diffill/store.key, created owner-only
+// at the first install). A version whose record is missing, forged or does not match its files (a
+// file changed, added or removed after the install) is invalid and never served: the record is
+// checked whenever the store is read, and the files' hashes before a version is served (active,
+// activate, rollback, recovery). A version planted in the store by anyone without the key is refused.
 
-import { createHash, randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { constants as fsConstants, createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readdir, readFile, realpath, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { jsonSyntaxProblem } from '../engine/errors';
 
 /** The files every model directory must have (docs/model-format.md). */
@@ -104,6 +111,8 @@ export interface ModelStoreOptions {
   workspace?: string;
   /** Refuse to start an install that would not fit in the free space (default true). */
   checkFreeSpace?: boolean;
+  /** The key that signs install records (default ~/.diffill/store.key; created at the first install). */
+  keyFile?: string;
   io?: Partial<StoreIO>;
 }
 
@@ -132,7 +141,86 @@ interface InstallRecord {
   source: string;
   /** Size of every file, to tell a damaged copy from a complete one. */
   files: Record<string, number>;
+  /** SHA-256 (hex) of every file: checked before the version is served. */
+  sha256: Record<string, string>;
   meta: Record<string, unknown>;
+  /** HMAC-SHA256 (hex) of all the fields above under the store key: only this user's installs are served. */
+  mac: string;
+}
+
+/** `~/.diffill/store.key`: the secret that signs this user's install records, in every store. */
+export function defaultStoreKeyFile(home: string = homedir()): string {
+  return join(home, '.diffill', 'store.key');
+}
+
+async function readKey(file: string): Promise<Buffer | null> {
+  try {
+    const text = (await readFile(file, 'utf8')).trim();
+    return /^[0-9a-f]{64}$/.test(text) ? Buffer.from(text, 'hex') : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The store key, created (owner-only) when there is none yet. */
+async function createKey(file: string): Promise<Buffer> {
+  const existing = await readKey(file);
+  if (existing !== null) return existing;
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const key = randomBytes(32);
+  try {
+    const handle = await open(file, 'wx', 0o600);
+    try {
+      await handle.writeFile(key.toString('hex') + '\n', 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return key;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  // Another process is creating it: wait for its content.
+  for (let i = 0; i < 40; i++) {
+    const k = await readKey(file);
+    if (k !== null) return k;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the store key ${file} is not readable (64 hexadecimal digits expected)`);
+}
+
+/** JSON with object keys sorted, so a record's MAC does not depend on key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const o = value as Record<string, unknown>;
+    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function recordMac(record: Omit<InstallRecord, 'mac'>, key: Buffer): string {
+  const { id, installedAt, source, files, sha256, meta } = record;
+  return createHmac('sha256', key).update(canonical({ id, installedAt, source, files, sha256, meta })).digest('hex');
+}
+
+async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Hashes already computed, by file identity (a change to the file changes its ctime). */
+const hashCache = new Map<string, { stamp: string; sha256: string }>();
+
+async function cachedSha256(file: string): Promise<string> {
+  const s = await stat(file);
+  const stamp = `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+  const hit = hashCache.get(file);
+  if (hit !== undefined && hit.stamp === stamp) return hit.sha256;
+  const sha256 = await sha256File(file);
+  hashCache.set(file, { stamp, sha256 });
+  return sha256;
 }
 
 /** `~/.diffill/workspaces/<hash of the workspace's real path>/`: the CLI's store for a workspace. */
@@ -251,12 +339,23 @@ export class ModelStore {
   private readonly io: StoreIO;
   private queue: Promise<unknown> = Promise.resolve();
   private lastId = '';
+  private readonly keyFile: string;
+  /** The store key once read (null: none yet, so no version can be verified). */
+  private key: Buffer | null | undefined;
+  /** Install records of the last scan, by id. */
+  private readonly records = new Map<string, InstallRecord>();
 
   private constructor(
     readonly root: string,
     private readonly options: ModelStoreOptions,
   ) {
     this.io = { ...defaultIO, ...options.io };
+    this.keyFile = options.keyFile ?? defaultStoreKeyFile();
+  }
+
+  private async readKey(): Promise<Buffer | null> {
+    if (this.key === undefined || this.key === null) this.key = await readKey(this.keyFile);
+    return this.key;
   }
 
   /** Opens (creating if needed) the store at `root` and runs crash recovery; see `recovery`. */
@@ -308,7 +407,7 @@ export class ModelStore {
     return this.exclusive(async () => {
       const pointer = await this.readPointer();
       const versions = await this.scan(null);
-      const id = this.choose(pointer.ok ? pointer.value : null, versions);
+      const id = await this.choose(pointer.ok ? pointer.value : null, versions);
       return this.describe(id);
     });
   }
@@ -326,7 +425,8 @@ export class ModelStore {
     return this.exclusive(async () => {
       const version = (await this.scan(null)).find((v) => v.id === id);
       if (version === undefined) throw new ModelStoreError('not_found', `no model version ${id} in ${this.root}`);
-      if (!version.valid) throw new ModelStoreError('invalid_candidate', `model version ${id} is damaged: ${version.problem}`);
+      const problem = version.valid ? await this.intact(version) : version.problem;
+      if (problem) throw new ModelStoreError('invalid_candidate', `model version ${id} is damaged: ${problem}`);
       const pointer = await this.currentPointer();
       if (pointer.active !== id) await this.writePointer(id, pushHistory(pointer.history, pointer.active, id));
       return this.describe(id);
@@ -340,11 +440,12 @@ export class ModelStore {
   rollback(): Promise<ActiveModel> {
     return this.exclusive(async () => {
       const pointer = await this.currentPointer();
-      const valid = new Set((await this.scan(null)).filter((v) => v.valid).map((v) => v.id));
+      const versions = await this.scan(null);
       const history = [...pointer.history];
       while (history.length > 0) {
         const previous = history.pop()!;
-        if (previous !== pointer.active && valid.has(previous)) {
+        const version = versions.find((v) => v.id === previous);
+        if (previous !== pointer.active && version !== undefined && version.valid && (await this.intact(version)) === null) {
           await this.writePointer(previous, history);
           return this.describe(previous);
         }
@@ -404,7 +505,7 @@ export class ModelStore {
       const pointer = await this.readPointer();
       const versions = await this.scan(null);
       const before = pointer.ok ? pointer.value.active : null;
-      const after = this.choose(pointer.ok ? pointer.value : null, versions);
+      const after = await this.choose(pointer.ok ? pointer.value : null, versions);
       const validIds = new Set(versions.filter((v) => v.valid).map((v) => v.id));
       // When falling back to an entry of the history, the entries after it were never "before" it.
       const original = pointer.ok ? pointer.value.history : [];
@@ -466,15 +567,26 @@ export class ModelStore {
           await this.io.copyFile(join(candidate, f.rel), join(temp, f.rel));
         }
       }
-      const record: InstallRecord = {
+      const key = await createKey(this.keyFile).catch((err: unknown) => {
+        throw new ModelStoreError('io', `cannot create the store key ${this.keyFile}: ${(err as Error).message}`, { cause: err });
+      });
+      this.key = key;
+      const sha256: Record<string, string> = {};
+      for (const f of files) {
+        if (signal?.aborted) throw abortError(signal);
+        sha256[f.rel] = await sha256File(join(temp, f.rel));
+      }
+      const unsigned: Omit<InstallRecord, 'mac'> = {
         id,
         installedAt: new Date().toISOString(),
         source: candidate,
         files: Object.fromEntries(files.map((f) => [f.rel, f.size])),
+        sha256,
         meta: options.meta ?? {},
       };
+      const record: InstallRecord = { ...unsigned, mac: recordMac(unsigned, key) };
       await this.io.writeFile(join(temp, INSTALL_RECORD), JSON.stringify(record, null, 2) + '\n');
-      const copied = await this.check(temp, record);
+      const copied = (await this.check(temp, id, record)) ?? (await this.hashProblem(temp, record));
       if (copied !== null) throw new ModelStoreError('io', `the copy of ${candidate} is damaged: ${copied}`);
       await syncDir(temp);
       if (signal?.aborted) throw abortError(signal);
@@ -520,16 +632,57 @@ export class ModelStore {
     return id;
   }
 
-  private async check(dir: string, record: InstallRecord | null): Promise<string | null> {
+  /**
+   * The cheap checks of a version (no hashing): a complete model directory, the files of its install
+   * record with their sizes and nothing else, and a record signed with this user's store key.
+   */
+  private async check(dir: string, id: string, record: InstallRecord): Promise<string | null> {
     const problem = await modelDirProblem(dir);
     if (problem !== null) return problem;
-    if (record === null) return null;
+    if (typeof record.files !== 'object' || record.files === null) return 'install.json lists no files';
     for (const [rel, size] of Object.entries(record.files)) {
       const s = await stat(join(dir, rel)).catch(() => null);
       if (s === null) return `${rel} is missing`;
       if (s.size !== size) return `${rel} has ${s.size} bytes, ${size} were installed`;
     }
+    for (const f of await listFiles(dir)) {
+      if (f.rel !== INSTALL_RECORD && !Object.hasOwn(record.files, f.rel)) return `${f.rel} was not part of the install`;
+    }
+    const key = await this.readKey();
+    if (key === null) return `it cannot be verified: the store key ${this.keyFile} is missing`;
+    const sha = record.sha256;
+    if (typeof record.mac !== 'string' || typeof sha !== 'object' || sha === null || Object.keys(record.files).some((rel) => typeof sha[rel] !== 'string')) {
+      return 'it was not installed by this store (install.json has no integrity record)';
+    }
+    const expected = Buffer.from(recordMac(record, key), 'hex');
+    const given = Buffer.from(record.mac, 'hex');
+    if (record.id !== id || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      return 'it was not installed by this store (install.json fails its integrity check)';
+    }
     return null;
+  }
+
+  /** Compares every file with the SHA-256 its install record holds. */
+  private async hashProblem(dir: string, record: InstallRecord): Promise<string | null> {
+    for (const rel of Object.keys(record.files)) {
+      const got = await cachedSha256(join(dir, rel)).catch(() => null);
+      if (got !== record.sha256[rel]) return `${rel} changed after the install (its SHA-256 does not match)`;
+    }
+    return null;
+  }
+
+  /**
+   * The full check of a version that passed the cheap one, run before it is served: the files'
+   * hashes. A version that fails is marked invalid.
+   */
+  private async intact(version: ModelVersion): Promise<string | null> {
+    const record = this.records.get(version.id);
+    const problem = record === undefined ? 'install.json is missing or unreadable' : await this.hashProblem(version.dir, record);
+    if (problem !== null) {
+      version.valid = false;
+      version.problem = problem;
+    }
+    return problem;
   }
 
   private async scan(activeId: string | null): Promise<ModelVersion[]> {
@@ -541,10 +694,13 @@ export class ModelStore {
       let record: InstallRecord | null = null;
       try {
         record = JSON.parse(await readFile(join(dir, INSTALL_RECORD), 'utf8')) as InstallRecord;
+        if (typeof record !== 'object' || record === null) record = null;
       } catch {
         record = null;
       }
-      const problem = record === null ? 'install.json is missing or unreadable' : await this.check(dir, record);
+      if (record !== null) this.records.set(id, record);
+      else this.records.delete(id);
+      const problem = record === null ? 'install.json is missing or unreadable' : await this.check(dir, id, record);
       const bytes = (await listFiles(dir).catch(() => [])).filter((f) => f.rel !== INSTALL_RECORD).reduce((s, f) => s + f.size, 0);
       versions.push({
         id,
@@ -560,15 +716,22 @@ export class ModelStore {
     return versions.sort((a, b) => (a.installedAt === b.installedAt ? (a.id < b.id ? 1 : -1) : a.installedAt < b.installedAt ? 1 : -1));
   }
 
-  /** The version to serve for a pointer: its active one if valid, else its latest valid previous, else the newest valid, else base. */
-  private choose(pointer: Pointer | null, versions: readonly ModelVersion[]): string | null {
-    const valid = new Set(versions.filter((v) => v.valid).map((v) => v.id));
+  /**
+   * The version to serve for a pointer: its active one if valid, else its latest valid previous, else
+   * the newest valid, else base. "Valid" includes the hash check here: this decides what is served.
+   */
+  private async choose(pointer: Pointer | null, versions: readonly ModelVersion[]): Promise<string | null> {
+    const usable = async (id: string): Promise<boolean> => {
+      const v = versions.find((x) => x.id === id);
+      return v !== undefined && v.valid && (await this.intact(v)) === null;
+    };
     if (pointer !== null) {
       if (pointer.active === null) return null;
-      if (valid.has(pointer.active)) return pointer.active;
-      for (const id of [...pointer.history].reverse()) if (valid.has(id)) return id;
+      if (await usable(pointer.active)) return pointer.active;
+      for (const id of [...pointer.history].reverse()) if (await usable(id)) return id;
     }
-    return versions.find((v) => v.valid)?.id ?? null;
+    for (const v of versions) if (await usable(v.id)) return v.id;
+    return null;
   }
 
   private describe(id: string | null): ActiveModel {
@@ -597,7 +760,7 @@ export class ModelStore {
   private async currentPointer(): Promise<Pointer> {
     const p = await this.readPointer();
     if (p.ok) return p.value;
-    return { format: POINTER_FORMAT, version: 1, active: this.choose(null, await this.scan(null)), history: [], updatedAt: '' };
+    return { format: POINTER_FORMAT, version: 1, active: await this.choose(null, await this.scan(null)), history: [], updatedAt: '' };
   }
 
   /** Replaces active.json atomically: write a temp file, flush it, rename over, flush the directory. */
