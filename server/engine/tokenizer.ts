@@ -204,8 +204,11 @@ export class Tokenizer {
     if (!isObject(vocabJson)) fail('model.vocab must be an object');
     this.vocab = new Map();
     let maxId = -1;
+    // Load errors say where, never quote the file's content (docs/security.md).
+    let entry = 0;
     for (const [token, id] of Object.entries(vocabJson as Json)) {
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) fail(`vocab id of ${JSON.stringify(token)} is not a non-negative integer`);
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) fail(`vocab entry #${entry} has an id that is not a non-negative integer`);
+      entry++;
       this.vocab.set(token, id as number);
       maxId = Math.max(maxId, id as number);
     }
@@ -213,14 +216,14 @@ export class Tokenizer {
     const specials = new Map<string, number>();
     const added = json['added_tokens'] ?? [];
     if (!Array.isArray(added)) fail('added_tokens must be an array');
-    for (const entry of added as unknown[]) {
+    for (const [index, entry] of (added as unknown[]).entries()) {
       if (!isObject(entry) || typeof entry['content'] !== 'string' || typeof entry['id'] !== 'number') {
         fail('every added token needs a string content and a numeric id');
       }
       const e = entry as Json;
       // Non-special added tokens are matched inside user text by the Rust library even with
       // encode_special_tokens on; we do not reproduce that matcher, so we refuse such files.
-      if (e['special'] !== true) fail(`added token ${JSON.stringify(e['content'])} is not special (unsupported)`);
+      if (e['special'] !== true) fail(`added token #${index} (id ${String(e['id'])}) is not special (unsupported)`);
       specials.set(e['content'] as string, e['id'] as number);
       maxId = Math.max(maxId, e['id'] as number);
     }
@@ -262,7 +265,7 @@ export class Tokenizer {
       const right = this.vocab.get(b);
       const merged = this.vocab.get(a + b);
       if (left === undefined || right === undefined || merged === undefined) {
-        fail(`merge #${rank} (${JSON.stringify(a)} + ${JSON.stringify(b)}) uses a token missing from the vocabulary`);
+        fail(`merge #${rank} uses a token missing from the vocabulary`);
       }
       // A repeated pair keeps its last rank, as the Rust loader does when it collects into a map.
       this.mergeRank.set((left as number) * this.vocabSize + (right as number), rank);
@@ -457,7 +460,7 @@ function buildPreTokenizer(config: unknown, fail: (what: string) => never): PreT
   if (last['add_prefix_space'] === true) return fail('ByteLevel add_prefix_space would break the exact round trip');
   const splits: PreTokenizerStep[] = [];
   for (const step of steps.slice(0, -1) as unknown[]) {
-    if (!isObject(step) || step['type'] !== 'Split') return fail(`unsupported pre-tokenizer ${JSON.stringify(isObject(step) ? step['type'] : step)} (only Split before ByteLevel)`);
+    if (!isObject(step) || step['type'] !== 'Split') return fail('unsupported pre-tokenizer (only Split steps before ByteLevel)');
     if (step['behavior'] !== 'Isolated' || step['invert'] === true) return fail('Split pre-tokenizers must use behavior Isolated without invert');
     const pattern = step['pattern'];
     if (!isObject(pattern) || (typeof pattern['Regex'] !== 'string' && typeof pattern['String'] !== 'string')) {

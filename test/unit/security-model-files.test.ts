@@ -82,6 +82,12 @@ test('errors never quote the bytes of a file that is not what it should be', asy
   const cfg = copyOfTinyModel('config-not-json');
   writeFileSync(join(cfg, 'config.json'), `${SECRET}\n`);
   await refused(cfg, /config\.json.*not valid JSON/);
+  // A well-formed JSON tokenizer whose content is wrong: the error says where, not what.
+  const structure = copyOfTinyModel('tok-structure');
+  const tj = JSON.parse(readFileSync(join(structure, 'tokenizer.json'), 'utf8'));
+  tj.added_tokens.push({ id: 99999, content: SECRET, special: false });
+  writeFileSync(join(structure, 'tokenizer.json'), JSON.stringify(tj));
+  await refused(structure, /tokenizer\.json.*added token #\d+ \(id 99999\) is not special/);
   const problem = (await modelDirProblem(cfg)) ?? '';
   assert.match(problem, /not valid JSON/);
   assert.ok(!problem.includes(SECRET), problem);
