@@ -13,11 +13,12 @@ import type { SamplerOptions } from '../../engine/api';
 import { type Engine, loadModel } from '../../engine/index';
 import { benchLsp, LSP_WARMUP, type LspRow } from './bench-lsp';
 import { editSimilarity, exactMatch, percentile, type Task } from './bench-metrics';
+import { benchRealistic, REALISTIC_USAGE } from './bench-realistic';
 import { engineFlags, num, output, parseEngineArgs } from './engine-flags';
 
 export { editSimilarity, exactMatch, levenshtein } from './bench-metrics';
 
-const USAGE = `Usage: diffill bench [--json OUT] [--markdown OUT] [--model DIR] [--tasks FILE] [--quick] [--limit N] [--threads T] [--no-lsp]
+const USAGE = `Usage: diffill bench [--suite fixed] [--json OUT] [--markdown OUT] [--model DIR] [--tasks FILE] [--quick] [--limit N] [--threads T] [--no-lsp]
 
 Runs the fixed held-out infill suite under each sampler setting (full recompute vs context cache,
 commit thresholds, guidance 0/0.5/1, step caps, context 256/512/1024) and prints a table. The first
@@ -31,7 +32,20 @@ would: textDocument/inlineCompletion, debounce 0) and compares it with the in-pr
   --limit N        tasks per kind (single-line, multi-line, random-span); default 20
   --quick          4 tasks per kind and the main settings only
   --no-lsp         skip the language-server row (it needs the built dist/cli.js)
-  --model DIR, --threads T   as for infill`;
+  --model DIR, --threads T   as for infill
+  --suite realistic          the realistic suite instead (options below)
+
+${REALISTIC_USAGE}`;
+
+/** The value of --suite in argv (default: the fixed suite). */
+function suiteOf(argv: readonly string[]): string {
+  let suite = 'fixed';
+  argv.forEach((a, i) => {
+    if (a === '--suite' && argv[i + 1] !== undefined) suite = argv[i + 1]!;
+    else if (a.startsWith('--suite=')) suite = a.slice('--suite='.length);
+  });
+  return suite;
+}
 
 interface Setting {
   name: string;
@@ -160,7 +174,11 @@ export const command: Command = {
   summary: 'Benchmark the sampler settings on the fixed infill task suite',
   usage: USAGE,
   async run(argv) {
+    const suite = suiteOf(argv);
+    if (suite === 'realistic') return benchRealistic(argv);
+    if (suite !== 'fixed') throw new UsageError(`unknown suite '${suite}' (suites: fixed, realistic)\n\n${USAGE}`);
     const { values, positionals } = parseEngineArgs(argv, {
+      suite: { type: 'string' },
       json: { type: 'string' },
       markdown: { type: 'string' },
       tasks: { type: 'string' },
