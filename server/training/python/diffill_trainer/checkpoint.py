@@ -37,7 +37,10 @@ def load(out: Path) -> dict | None:
 
 def check_compatible(saved: dict, current: dict) -> None:
     """The run being resumed must train the same thing: same preset, data, shapes and seed."""
-    diffs = [f"{k}: checkpoint {saved.get(k)!r} vs now {v!r}" for k, v in current.items() if saved.get(k) != v]
+    # A key the checkpoint lacks was not recorded by the trainer that wrote it (the objective, before
+    # character-level rows): not a difference.
+    diffs = [f"{k}: checkpoint {saved.get(k)!r} vs now {v!r}" for k, v in current.items()
+             if k in saved and saved[k] != v]
     if diffs:
         raise BadArguments("--resume: the checkpoint belongs to a different run (" + "; ".join(diffs) + ")")
 

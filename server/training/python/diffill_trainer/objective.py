@@ -10,6 +10,11 @@ decoded canvases are in distribution) and followed by 0..K `<|pad|>` tokens weig
 the model learns where the answer ends (variable-length infill with a fixed
 canvas). Positions stay fixed: the pads shift the suffix right and the window's end is trimmed.
 Pads are noised with the row's t like the middle by default (`pad_noise`, below), not always masked.
+
+Character-level rows (`char_fim_fraction` of the infill rows, charfim.py): one middle cut from the
+document's text at character positions where an editor puts a gap, prefix/middle/suffix tokenized
+apart, laid out the same way. Their first [PAD] (kind STOP) is the end-of-answer decision and carries the
+weight `first_pad_weight`; see ObjectiveConfig.
 """
 from __future__ import annotations
 
@@ -17,7 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CONTEXT, MIDDLE, PAD = 0, 1, 2
+from .charfim import DEFAULT_KIND_SHARES, char_fim_row
+
+CONTEXT, MIDDLE, PAD, STOP = 0, 1, 2, 3  # STOP: the first [PAD] after a character-level middle
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,21 @@ class ObjectiveConfig:
     max_random_span: int = 64
     max_lines: int = 8
     random_length_prob: float = 0.01  # SMDM: truncate ~1% of batches to a random length
+    # Of the infill rows: cut in characters and tokenized piece by piece (charfim.py); 0 = token-aligned
+    # rows only (the objective before character-level rows existed, draw for draw).
+    char_fim_fraction: float = 0.0
+    char_fim_kinds: tuple = DEFAULT_KIND_SHARES  # (cut kind, share) pairs, charfim.KINDS
+    # The length signal of character-level rows. The engine reads the answer's length off the first
+    # forward: the first span position whose P([PAD]) passes lengthThreshold becomes [PAD] and every
+    # mask right of a committed [PAD] becomes [PAD] too. So the first pad is the one decision (like EOS
+    # in a left-to-right model) and the pads after it are implied by the sampler. Token rows weight
+    # every pad pad_weight (0.2, a fifth of a middle token), which makes stopping cheap to get wrong:
+    # the shipped model's pads land right on 18% of held-out lines. Character rows weight the first
+    # pad like a middle token and keep pad_weight for the rest; and half of them draw the pad run so
+    # that middle + pads is one of the engine's canvas sizes (32 infill, 16 per blank, 64 write-before).
+    first_pad_weight: float = 1.0
+    fim_canvas_sizes: tuple = (16, 32, 64)
+    fim_canvas_share: float = 0.5
 
 
 @dataclass
@@ -136,10 +158,13 @@ def _fact_infill_row(tokens: np.ndarray, trainable: np.ndarray, bos_id: int, pad
 
 def make_batch(tokens: np.ndarray, rng: np.random.Generator, cfg: ObjectiveConfig, *, pad_id: int,
                mask_id: int, is_newline: np.ndarray, trainable: np.ndarray | None = None,
-               infill: bool = True, t: np.ndarray | None = None, fact_bos: int | None = None) -> Batch:
+               infill: bool = True, t: np.ndarray | None = None, fact_bos: int | None = None,
+               codec=None, lookahead: np.ndarray | None = None) -> Batch:
     """Noise a [B, L] window batch. `trainable` (default all) marks positions that may carry loss.
     Corpus infill rows assume every position is trainable; with `fact_bos` (facts batches, whose rows
-    end in untrained filler) infill rows blank a span inside one fact instead (_fact_infill_row)."""
+    end in untrained filler) infill rows blank a span inside one fact instead (_fact_infill_row).
+    Character-level rows need `codec` (the Vocab: encode, decode, special ids) and `lookahead`
+    ([B, X] tokens that follow each window in the stream, charfim.lookahead_tokens)."""
     B, L = tokens.shape
     if trainable is None:
         trainable = np.ones((B, L), dtype=bool)
@@ -150,7 +175,14 @@ def make_batch(tokens: np.ndarray, rng: np.random.Generator, cfg: ObjectiveConfi
     if infill and cfg.infill_fraction > 0 and L >= 8:
         rows = np.flatnonzero(rng.random(B) < cfg.infill_fraction)
         is_nl = is_newline[np.clip(tokens, 0, len(is_newline) - 1)]
+        char_rows = cfg.char_fim_fraction > 0 and codec is not None and fact_bos is None
         for r in rows:
+            if char_rows and rng.random() < cfg.char_fim_fraction:
+                window = tokens[r] if lookahead is None else np.concatenate([tokens[r], lookahead[r]])
+                row = char_fim_row(window, L, codec, cfg, rng)
+                if row is not None:
+                    targets[r], kinds[r] = row.tokens, row.kinds
+                    continue
             if fact_bos is None:
                 targets[r], kinds[r] = _infill_row(tokens[r], is_nl[r], pad_id, cfg, rng)
             else:
@@ -159,15 +191,17 @@ def make_batch(tokens: np.ndarray, rng: np.random.Generator, cfg: ObjectiveConfi
                     targets[r], kinds[r] = row
     u = rng.random((B, L))
     noised = u < t[:, None]
+    pads = (kinds == PAD) | (kinds == STOP)
     if cfg.pad_noise == "always":
-        masked = ((kinds == MIDDLE) & noised) | (kinds == PAD)
-        pad_w = np.full((B, 1), cfg.pad_weight)
+        masked = ((kinds == MIDDLE) & noised) | pads
+        pad_w, stop_w = np.full((B, 1), cfg.pad_weight), np.full((B, 1), cfg.first_pad_weight)
     else:
-        masked = ((kinds == MIDDLE) | (kinds == PAD)) & noised
-        pad_w = cfg.pad_weight / t[:, None]
+        masked = ((kinds == MIDDLE) | pads) & noised
+        pad_w, stop_w = cfg.pad_weight / t[:, None], cfg.first_pad_weight / t[:, None]
     input_ids = np.where(masked, mask_id, targets)
     weights = np.where(masked & (kinds == MIDDLE), 1.0 / t[:, None], 0.0)
-    weights = np.where(masked & (kinds == PAD), pad_w, weights).astype(np.float32)
+    weights = np.where(masked & (kinds == PAD), pad_w, weights)
+    weights = np.where(masked & (kinds == STOP), stop_w, weights).astype(np.float32)
     return Batch(input_ids.astype(np.int64), targets.astype(np.int64), weights, t.astype(np.float32), kinds)
 
 

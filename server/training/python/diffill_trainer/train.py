@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="torch.compile the training step (default: on with CUDA, off on CPU)")
     ap.add_argument("--pad-noise", default="t", choices=["t", "always"],
                     help="infill pads: noised with t like the middle (default), or always masked (objective.py)")
+    ap.add_argument("--char-fim-fraction", type=float, default=0.5,
+                    help="share of infill rows cut at character positions and tokenized piece by piece "
+                         "(charfim.py; 0: token-aligned rows only)")
+    ap.add_argument("--char-fim-kinds", metavar="KIND=SHARE,...",
+                    help="shares of the character cut kinds line, indent, mid, eol, block, span, end "
+                         "(default in charfim.DEFAULT_KIND_SHARES; kinds left out get 0)")
     ap.add_argument("--name", help="model name in config.json (default: the --out folder's name)")
     ap.add_argument("--eval-cases", type=int, help="held-out single-line infill cases (default by device)")
     ap.add_argument("--eval-windows", type=int, help="held-out windows for the loss (default by device)")

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from . import checkpoint, events
+from .charfim import DEFAULT_KIND_SHARES, lookahead_tokens, parse_kind_shares
 from .data import Corpus, load_corpus, locate_packed, load_facts, pack_facts, sample_windows
 from .errors import BadArguments, BadData, Interrupted, MissingDependency
 from .evaluate import infill_cases, infill_exact, val_loss, weighted_loss
@@ -134,9 +135,13 @@ class Prefetcher:
             b = make_batch(tokens, rng, self.obj, pad_id=self.vocab.pad, mask_id=self.vocab.mask,
                            is_newline=self.vocab.newline, trainable=trainable, fact_bos=self.vocab.bos)
         else:
-            tokens = sample_windows(self.corpus.train, self.batch, self.seq_len, rng)
+            # Character-level rows read a few tokens past the window; without them the draws are the
+            # token-row objective's, unchanged.
+            extra = lookahead_tokens(self.seq_len) if self.obj.char_fim_fraction > 0 else 0
+            windows = sample_windows(self.corpus.train, self.batch, self.seq_len + extra, rng)
+            tokens, ahead = windows[:, :self.seq_len], (windows[:, self.seq_len:] if extra else None)
             b = make_batch(tokens, rng, self.obj, pad_id=self.vocab.pad, mask_id=self.vocab.mask,
-                           is_newline=self.vocab.newline)
+                           is_newline=self.vocab.newline, codec=self.vocab, lookahead=ahead)
         # The truncation draw ignores the rank so every DDP rank runs the same shapes at the same step.
         b = maybe_truncate(b, np.random.default_rng([self.seed, step, 1]), self.obj)
         out = {"input_ids": torch.from_numpy(b.input_ids), "targets": torch.from_numpy(b.targets),
@@ -173,6 +178,19 @@ class Prefetcher:
         self.stop.set()
         for t in self.threads:
             t.join(timeout=5)
+
+
+def _objective(args) -> ObjectiveConfig:
+    fraction = getattr(args, "char_fim_fraction", 0.0)
+    if not 0.0 <= fraction <= 1.0:
+        raise BadArguments(f"--char-fim-fraction must be in [0, 1] (got {fraction})")
+    kinds = DEFAULT_KIND_SHARES
+    if getattr(args, "char_fim_kinds", None):
+        try:
+            kinds = parse_kind_shares(args.char_fim_kinds)
+        except ValueError as e:
+            raise BadArguments(f"--char-fim-kinds: {e}") from e
+    return ObjectiveConfig(pad_noise=args.pad_noise, char_fim_fraction=fraction, char_fim_kinds=kinds)
 
 
 def _lr_at(step: int, progress: float, base: float, warmup: int, min_ratio: float) -> float:
@@ -246,6 +264,7 @@ def _run(args, out: Path, device: str, rank: int, world: int, is_cuda: bool, sto
     if (total_steps is not None and total_steps < 1) or (args.minutes is not None and args.minutes <= 0):
         raise BadArguments("the training budget (--steps/--tokens/--minutes) must be positive")
     budget_s = args.minutes * 60.0 if args.minutes is not None else None
+    obj = _objective(args)
 
     torch.manual_seed(args.seed)
     if is_cuda:
@@ -266,7 +285,8 @@ def _run(args, out: Path, device: str, rank: int, world: int, is_cuda: bool, sto
 
     fingerprint = {"preset": preset_name, "arch": arch.to_json(), "seq_len": seq_len, "batch": batch,
                    "world": world, "seed": args.seed, "data": str(args.facts or args.data),
-                   "init": str(args.init), "total_steps": total_steps, "budget_s": budget_s}
+                   "init": str(args.init), "total_steps": total_steps, "budget_s": budget_s,
+                   "objective": asdict(obj)}
     start_step, train_elapsed, history = 0, 0.0, []
     if args.resume:
         state = checkpoint.load(out)
@@ -293,7 +313,6 @@ def _run(args, out: Path, device: str, rank: int, world: int, is_cuda: bool, sto
     log_every = 25 if is_cuda else 1
     sync_every = log_every  # DDP ranks agree on stopping only at these steps (the only host syncs)
     ckpt_every_s = args.checkpoint_minutes * 60.0
-    obj = ObjectiveConfig(pad_noise=args.pad_noise)
 
     events.emit("start", preset=preset_name, params=n_params, device=_device_name(device), world_size=world,
                 total_steps=total_steps, tokens_per_step=tokens_per_step, resumed_from_step=start_step)
