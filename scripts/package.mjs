@@ -221,7 +221,8 @@ function smokeModel(root, stage) {
 function smokeTest(root, stage) {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'diffill-smoke-'));
   try {
-    const env = cleanEnv();
+    // The bare runtime opens a session here: its telemetry off, as in the engine (server/engine/ort-env.ts).
+    const env = { ...cleanEnv(), ORT_DISABLE_TELEMETRY: '1' };
     const model = smokeModel(root, stage);
     const ortScript = [
       `const ort = require(${JSON.stringify(path.join(stage, 'node_modules', 'onnxruntime-node'))});`,
