@@ -36,7 +36,7 @@ export async function fill(model: Model, request: FillRequest): Promise<FillResu
   });
   texts.push(request.text.slice(at));
   // Each blank's edges are fitted like the cursor's gap (gap.ts), against the text up to its neighbours.
-  const gaps = request.blanks.map((_, k) => prepareGap(model.tokenizer, model.config.vocabSize, texts[k]!, texts[k + 1]!, fit));
+  const gaps = request.blanks.map((_, k) => prepareGap(model.tokenizer, model.config.vocabSize, texts[k]!, texts[k + 1]!, fit, true));
   const pieces = texts.map((t, k) => {
     let piece = k < gaps.length ? gaps[k]!.before : t;
     // The text after a gap may start with a borrowed line break; the next gap's text before it does not.

@@ -6,7 +6,7 @@ import type { FitOptions } from './api';
 import { answerAfterMove, moveSpaceIntoGap, spaceOnlyTokens } from './boundary';
 import type { TextCodec } from './codec';
 import { canHeal, healGap, insertsLines, spanBytes, stripHealed } from './heal';
-import { scopeAnswer } from './scope';
+import { isFragment, scopeAnswer } from './scope';
 
 export interface PreparedGap {
   /** Text before the gap as the canvas holds it. */
@@ -23,18 +23,20 @@ export interface PreparedGap {
 
 /**
  * `before` / `after`: the document's text on either side of the gap (for a gap between blanks, the
- * text up to the neighbouring blank).
+ * text up to the neighbouring blank). `blank`: a gap the user marked (Fill Blanks) rather than a cursor.
  */
-export function prepareGap(codec: TextCodec, vocabSize: number, before: string, after: string, fit: FitOptions): PreparedGap {
-  // A gap at a line start with code after it on its line is whole lines: it ends with a line break.
-  const lines = insertsLines(before, after);
+export function prepareGap(codec: TextCodec, vocabSize: number, before: string, after: string, fit: FitOptions, blank = false): PreparedGap {
+  // A blank marked inside a line is a piece of that line; a cursor at a line start with code after it
+  // on its line writes whole lines, ending with a line break.
+  const fragment = blank && isFragment(before, after);
+  const lines = !fragment && insertsLines(before, after);
   const shape = (answer: string, filled: boolean): string => {
     if (!fit.scope) return answer;
-    const text = scopeAnswer({ answer, before, after, filled });
+    const text = scopeAnswer({ answer, before, after, filled, fragment });
     return lines && text.trim() !== '' ? text + '\n' : text;
   };
   if (fit.heal && canHeal(codec)) {
-    const edges = healGap(codec, before, after);
+    const edges = healGap(codec, before, after, fragment);
     return {
       before: edges.before,
       after: edges.after,

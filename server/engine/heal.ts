@@ -49,7 +49,11 @@ export function insertsLines(before: string, after: string): boolean {
   return lineStart && rest.trim() !== '';
 }
 
-export function healGap(codec: TextCodec, before: string, after: string): GapEdges {
+/**
+ * `fragment`: the gap is part of a line whatever its edges (a `___` blank marked inside a line), so a
+ * cursor-like line start is no line insertion and borrows nothing.
+ */
+export function healGap(codec: TextCodec, before: string, after: string, fragment = false): GapEdges {
   let removed = new Uint8Array(0);
   let kept = before;
   if (before !== '' && canHeal(codec)) {
@@ -61,7 +65,7 @@ export function healGap(codec: TextCodec, before: string, after: string): GapEdg
       kept = before.slice(0, before.length - last.length);
     }
   }
-  const borrowed = insertsLines(before, after) ? '\n' : '';
+  const borrowed = !fragment && insertsLines(before, after) ? '\n' : '';
   return { before: kept, after: borrowed + after, removed, borrowed };
 }
 

@@ -20,6 +20,13 @@ export interface ScopeInput {
   after: string;
   /** True when the answer used every position of its canvas (no [PAD]): its end may be cut off. */
   filled: boolean;
+  /** The gap is a piece of a line (a blank marked inside a line): one balanced line fragment. */
+  fragment?: boolean;
+}
+
+/** True when a gap shares its line with other text on either side. */
+export function isFragment(before: string, after: string): boolean {
+  return (lineOf(before, true) + lineOf(after, false)).trim() !== '';
 }
 
 const OPENERS = '([{';
@@ -178,13 +185,16 @@ export function scopeAnswer(input: ScopeInput): string {
   const restOfLine = lineOf(after, false);
   const atLineStart = before === '' || before.endsWith('\n');
 
+  if (input.fragment === true) return balanceFragment(scopeMidLine(text, before, after));
   if (restOfLine.trim() !== '' && !atLineStart) return scopeMidLine(text, before, after);
 
   if (restOfLine.trim() !== '') {
     // Whole lines before an existing line: they stop where they reach that line again (the model goes
     // on to rewrite what follows) and where they leave the block they started in.
     const next = restOfLine.trim();
-    let lines = text.replace(/\n+$/, '').split('\n');
+    // A blank line in front of the new lines is the model's, not the user's: the cursor already
+    // stands at a line start.
+    let lines = text.replace(/^\n+/, '').replace(/\n+$/, '').split('\n');
     const again = lines.findIndex((l, i) => i > 0 && l.trim() === next);
     if (again > 0) lines = lines.slice(0, again);
     else if (filled && lines.length > 1) lines = lines.slice(0, -1);
@@ -206,11 +216,28 @@ export function scopeAnswer(input: ScopeInput): string {
     if (filled && kept.length > 1 && kept.length === lines.length) kept = kept.slice(0, -1);
     return dropRepeatedTail(kept.join('\n'), following);
   }
-  // A blank line: the lines of the cursor's block.
+  // A blank line: one line, or the block it opens (as at the end of a line), within the cursor's block.
   const base = lineBefore.length + indentOf(lines[0]!);
-  let kept = keepBlock(lines, base - 1);
+  if (lines.length === 1 || !opensBlock(lines[0]!)) return lines[0]!.replace(/\s+$/, '');
+  let kept = keepBlock(lines, base);
   if (filled && kept.length > 1 && kept.length === lines.length) kept = kept.slice(0, -1);
   return dropRepeatedTail(kept.join('\n'), following).replace(/\s+$/, '');
+}
+
+/**
+ * A line fragment closes what it opens: a fill that ends with one bracket left open gets its closer
+ * ("Outside(" -> "Outside()"); one left open earlier is cut back to where it was last balanced.
+ */
+export function balanceFragment(text: string): string {
+  const d = depthOf(text);
+  if (d.quote !== '' || d.low < 0 || d.net <= 0) return text;
+  const last = text.trimEnd().slice(-1);
+  if (d.net === 1 && OPENERS.includes(last)) return text.trimEnd() + CLOSERS[OPENERS.indexOf(last)]!;
+  for (let i = text.length - 1; i > 0; i--) {
+    const head = depthOf(text.slice(0, i));
+    if (head.net === 0 && head.low === 0 && head.quote === '' && text.slice(0, i).trim() !== '') return text.slice(0, i).trimEnd();
+  }
+  return text;
 }
 
 /**
@@ -220,8 +247,7 @@ export function scopeAnswer(input: ScopeInput): string {
  * Gaps that are not inside a line are not judged here.
  */
 export function fitsItsLine(answer: string, before: string, after: string): boolean {
-  const inLine = lineOf(after, false).trim() !== '' && !(before === '' || before.endsWith('\n'));
-  if (!inLine) return true;
+  if (!isFragment(before, after)) return true;
   if (answer.includes('\n')) return false;
   const d = depthOf(answer);
   return d.net === 0 && d.low === 0 && d.quote === '';

@@ -7,7 +7,7 @@ import { type Engine, loadModel } from '../../server/engine/engine';
 import { allowedNext, healGap, insertsLines, stripHealed } from '../../server/engine/heal';
 import { resolveSampler } from '../../server/engine/options';
 import { sample } from '../../server/engine/sampler';
-import { cutRepeatedLine, cutRunaway, fitsItsLine, scopeAnswer } from '../../server/engine/scope';
+import { balanceFragment, cutRepeatedLine, cutRunaway, fitsItsLine, scopeAnswer } from '../../server/engine/scope';
 
 const MODEL = join(__dirname, '..', '..', 'models', 'default');
 let engine: Engine;
@@ -121,7 +121,12 @@ test('runaway repeats are cut unless the document itself repeats them', () => {
   assert.equal(fitsItsLine('"', 'print(name, ', '(x))\n'), false);
   assert.equal(fitsItsLine('split(x', 'len(text.', '())\n'), false);
   assert.equal(fitsItsLine('a\nb', 'f(', ')\n'), false);
-  assert.equal(fitsItsLine('a)', 'f(', '\n'), true, 'not inside a line: not judged');
+  assert.equal(fitsItsLine('a)\nb', 'x = 1\n', '\ny = 2\n'), true, 'a line of its own: not judged');
+  assert.equal(balanceFragment('Outside('), 'Outside()');
+  assert.equal(balanceFragment('f(a, g(b'), 'f');
+  assert.equal(balanceFragment('f(a)'), 'f(a)');
+  // A blank inside a line: no line is borrowed, and its fill is one balanced fragment.
+  assert.equal(scopeAnswer({ answer: 'x = g(a\nb', before: 'def f():\n', after: ' = 1\n', filled: false, fragment: true }), 'x = g');
 });
 
 test('repetition guard: one forward never commits the same token at neighbouring positions', async () => {
