@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { packageRoot } from '../paths';
-import type { SamplerOptions } from '../../engine/api';
+import type { FitOptions, SamplerOptions } from '../../engine/api';
 import { type Engine, loadModel } from '../../engine/index';
 import { benchLsp, LSP_WARMUP, type LspRow } from './bench-lsp';
 import { editSimilarity, exactMatch, percentile, type Task } from './bench-metrics';
@@ -50,6 +50,8 @@ function suiteOf(argv: readonly string[]): string {
 interface Setting {
   name: string;
   sampler: Partial<SamplerOptions>;
+  /** Gap fitting (healing, scope); absent: the engine defaults. */
+  fit?: Partial<FitOptions>;
   context: number;
   quick: boolean;
 }
@@ -75,6 +77,9 @@ const SETTINGS: Setting[] = [
   { name: 'cached, threshold 0.9, at most 8 steps', sampler: { cache: true, threshold: 0.9, ...UNCAPPED, steps: 8 }, context: 512, quick: false },
   { name: 'cached, 1 token/step, length first (0.2)', sampler: { cache: true, ...ONE_PER_STEP, lengthThreshold: 0.2 }, context: 512, quick: false },
   { name: 'cached, threshold 0.9, length first (0.2)', sampler: { cache: true, threshold: 0.9, ...UNCAPPED, lengthThreshold: 0.2 }, context: 512, quick: true },
+  // The landed engine's boundary handling, measured in the same run as the defaults: the cost (or
+  // saving) of token healing, the answer scope and the repetition guard reads against the next row.
+  { name: 'engine defaults without healing, scope or repetition guard', sampler: { repeatGuard: false }, fit: { heal: false, scope: false }, context: 512, quick: true },
   { name: ENGINE_DEFAULTS, sampler: {}, context: 512, quick: true },
   { name: 'engine defaults, at most 6 steps', sampler: { steps: 6 }, context: 512, quick: false },
   { name: 'engine defaults, CFG 0.5', sampler: { guidance: 0.5 }, context: 512, quick: true },
@@ -102,7 +107,7 @@ interface Row {
 async function runSetting(engine: Engine, tasks: Task[], s: Setting): Promise<Row> {
   const results: Array<{ kind: string; ms: number; forwards: number; tokens: number; em: boolean; es: number }> = [];
   for (const t of tasks) {
-    const r = await engine.infill({ prefix: t.prompt, suffix: t.suffix, maxTokens: t.max_tokens, sampler: s.sampler, context: { maxContextTokens: s.context } });
+    const r = await engine.infill({ prefix: t.prompt, suffix: t.suffix, maxTokens: t.max_tokens, sampler: s.sampler, context: { maxContextTokens: s.context }, ...(s.fit ? { fit: s.fit } : {}) });
     results.push({ kind: t.kind, ms: r.latencyMs, forwards: r.forwards, tokens: r.tokens, em: exactMatch(r.text, t.middle), es: editSimilarity(r.text, t.middle) });
   }
   const summarize = (rs: typeof results) => ({
