@@ -145,6 +145,17 @@ function scopeMidLine(answer: string, before: string, after: string): string {
   let text = answer;
   const nl = text.indexOf('\n');
   if (nl >= 0) text = text.slice(0, nl);
+  // The text after the gap starts inside a word ("ems)" after a cut through "items"): an answer that
+  // writes the whole word has written that start again.
+  const rest0 = lineOf(after, false);
+  if (/^[\p{L}\p{N}_]/u.test(rest0)) {
+    for (let k = Math.min(text.length, rest0.length); k >= 2; k--) {
+      if (text.endsWith(rest0.slice(0, k))) {
+        text = text.slice(0, text.length - k);
+        break;
+      }
+    }
+  }
   const open = Math.max(0, depthOf(lineOf(before, true)).net);
   const rest = depthOf(lineOf(after, false));
   // The rest of the line closes `-rest.low` brackets; if that already covers every bracket open

@@ -97,6 +97,8 @@ test('scope: the rest of the line, whole lines, a missing block body, the cursor
   // Code after the cursor: this line only, and no closer the rest of the line already has.
   assert.equal(s('total, b)\nconsole.log(x)', 'console.log(', ');\n'), 'total, b');
   assert.equal(s('f(a), b', 'x = g(', ')\n'), 'f(a), b');
+  // The gap ends inside a word: its end is not written twice.
+  assert.equal(s('te_total(items', '    result = compu', 'ems)\n'), 'te_total(it');
   // A line start with code after it: whole lines, up to where they repeat the existing line.
   assert.equal(s('    y = 1\n    return y\n    z = 3', 'def f():\n', '    return y\n'), '    y = 1');
   // End of a line that does not open a block: that line only.
