@@ -140,30 +140,47 @@ function depthOf(text: string): { net: number; low: number; lowAt: number; quote
   return { net: d, low, lowAt, quote };
 }
 
+/** Index of the first closer that takes the bracket depth below `limit` (quoted text skipped), or -1. */
+function firstBelow(text: string, limit: number): number {
+  let d = 0;
+  let quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote !== '') {
+      if (c === '\\') i++;
+      else if (c === quote) quote = '';
+      continue;
+    }
+    if (c === '"' || c === "'" || c === '`') quote = c;
+    else if (OPENERS.includes(c)) d++;
+    else if (CLOSERS.includes(c) && --d < limit) return i;
+  }
+  return -1;
+}
+
 /** Mid-line: the rest of this line only, without a closer the rest of the line already brings. */
 function scopeMidLine(answer: string, before: string, after: string): string {
   let text = answer;
   const nl = text.indexOf('\n');
   if (nl >= 0) text = text.slice(0, nl);
-  // The text after the gap starts inside a word ("ems)" after a cut through "items"): an answer that
-  // writes the whole word has written that start again.
+  // An answer that ends by writing what the line goes on with ("ImportError:" before ":", "items"
+  // through the cut before "ems)") wrote it twice. Inside a word only a repeat of 2+ characters counts,
+  // and the answer keeps at least one character.
   const rest0 = lineOf(after, false);
-  if (/^[\p{L}\p{N}_]/u.test(rest0)) {
-    for (let k = Math.min(text.length, rest0.length); k >= 2; k--) {
-      if (text.endsWith(rest0.slice(0, k))) {
-        text = text.slice(0, text.length - k);
-        break;
-      }
+  const minK = /^[\p{L}\p{N}_]/u.test(rest0) ? 2 : 1;
+  for (let k = Math.min(text.length - 1, rest0.length); k >= minK; k--) {
+    if (text.endsWith(rest0.slice(0, k))) {
+      text = text.slice(0, text.length - k);
+      break;
     }
   }
+  // Brackets: the line before the cursor leaves `open` open and the rest of the line closes `-low` of
+  // them; the answer may close only the difference beyond what it opens itself.
   const open = Math.max(0, depthOf(lineOf(before, true)).net);
   const rest = depthOf(lineOf(after, false));
-  // The rest of the line closes `-rest.low` brackets; if that already covers every bracket open
-  // before the cursor, a closer the answer adds beyond its own openers is one too many.
-  if (-rest.low >= open) {
-    const d = depthOf(text);
-    if (d.low < 0) text = text.slice(0, d.lowAt);
-  }
+  const allowed = Math.max(0, open + rest.low);
+  const cut = firstBelow(text, -allowed);
+  if (cut >= 0) text = text.slice(0, cut);
   return text;
 }
 
@@ -261,5 +278,7 @@ export function fitsItsLine(answer: string, before: string, after: string): bool
   if (!isFragment(before, after)) return true;
   if (answer.includes('\n')) return false;
   const d = depthOf(answer);
-  return d.net === 0 && d.low === 0 && d.quote === '';
+  // A comment opened inside a line would swallow the rest of it.
+  const unquoted = answer.replace(/(["'`])(?:\\.|(?!\1).)*\1/g, '');
+  return d.net === 0 && d.low === 0 && d.quote === '' && !/#|\/\/|\/\*/.test(unquoted);
 }

@@ -99,6 +99,10 @@ test('scope: the rest of the line, whole lines, a missing block body, the cursor
   assert.equal(s('f(a), b', 'x = g(', ')\n'), 'f(a), b');
   // The gap ends inside a word: its end is not written twice.
   assert.equal(s('te_total(items', '    result = compu', 'ems)\n'), 'te_total(it');
+  assert.equal(s('ImportError:', '    except ', ':\n'), 'ImportError');
+  assert.equal(s('wrap = wrap;', 'exports.', ' = wrap;\n'), 'wrap');
+  // Two brackets open before, the rest of the line closes one: the answer may close one.
+  assert.equal(s('peError))', 'with pytest.raises((BufferError, Ty', '):\n'), 'peError)');
   // A line start with code after it: whole lines, up to where they repeat the existing line.
   assert.equal(s('    y = 1\n    return y\n    z = 3', 'def f():\n', '    return y\n'), '    y = 1');
   // End of a line that does not open a block: that line only.
@@ -121,6 +125,8 @@ test('runaway repeats are cut unless the document itself repeats them', () => {
   assert.equal(cutRepeatedLine('    }\n  }\n}'), '    }\n  }\n}');
   assert.equal(fitsItsLine('"txt"', 'print(name, ', '(x))\n'), true);
   assert.equal(fitsItsLine('"', 'print(name, ', '(x))\n'), false);
+  assert.equal(fitsItsLine('#', '', ' = [\n'), false, 'a comment would swallow the rest of the line');
+  assert.equal(fitsItsLine('"#"', 'x = ', '\n'), true);
   assert.equal(fitsItsLine('split(x', 'len(text.', '())\n'), false);
   assert.equal(fitsItsLine('a\nb', 'f(', ')\n'), false);
   assert.equal(fitsItsLine('a)\nb', 'x = 1\n', '\ny = 2\n'), true, 'a line of its own: not judged');
