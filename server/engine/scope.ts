@@ -140,6 +140,20 @@ function depthOf(text: string): { net: number; low: number; lowAt: number; quote
   return { net: d, low, lowAt, quote };
 }
 
+/** Index of the first `q` in `text` not escaped by a backslash, or -1. */
+function unescapedIndex(text: string, q: string): number {
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === '\\') i++;
+    else if (text[i] === q) return i;
+  }
+  return -1;
+}
+
+/** True when `rest` (text inside a string opened by `q`) closes that string. */
+function quoteCloses(rest: string, q: string): boolean {
+  return unescapedIndex(rest, q) >= 0;
+}
+
 /** Index of the first closer that takes the bracket depth below `limit` (quoted text skipped), or -1. */
 function firstBelow(text: string, limit: number): number {
   let d = 0;
@@ -173,6 +187,13 @@ function scopeMidLine(answer: string, before: string, after: string): string {
       text = text.slice(0, text.length - k);
       break;
     }
+  }
+  // Inside a string that the rest of the line closes: the answer stays inside it (a quote it writes
+  // would close the string early and open the rest of the line as a new one).
+  const q = depthOf(lineOf(before, true)).quote;
+  if (q !== '' && quoteCloses(rest0, q)) {
+    const at = unescapedIndex(text, q);
+    if (at >= 0) text = text.slice(0, at);
   }
   // Brackets: the line before the cursor leaves `open` open and the rest of the line closes `-low` of
   // them; the answer may close only the difference beyond what it opens itself.

@@ -100,6 +100,9 @@ test('scope: the rest of the line, whole lines, a missing block body, the cursor
   // The gap ends inside a word: its end is not written twice.
   assert.equal(s('te_total(items', '    result = compu', 'ems)\n'), 'te_total(it');
   assert.equal(s('ImportError:', '    except ', ':\n'), 'ImportError');
+  // Inside a string the rest of the line closes: no quote of its own.
+  assert.equal(s('s",', '        "i', 'ay",\n'), 's');
+  assert.equal(s('rnal version "', '    "contains an inte', 's command.",\n'), 'rnal version ');
   assert.equal(s('wrap = wrap;', 'exports.', ' = wrap;\n'), 'wrap');
   // Two brackets open before, the rest of the line closes one: the answer may close one.
   assert.equal(s('peError))', 'with pytest.raises((BufferError, Ty', '):\n'), 'peError)');
