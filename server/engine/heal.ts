@@ -140,6 +140,9 @@ export function allowedNext(codec: TextCodec, vocabSize: number, rem: Uint8Array
     if (b.length === 0) continue;
     if (startsWith(b, rem)) {
       if (blanksOnly && b.every((x) => x === 0x20 || x === 0x09)) continue;
+      // Removed text that ends in indentation keeps it: a token that goes on with more blanks would
+      // indent the line deeper than the user did.
+      if (b.length > rem.length && isBlankByte(rem[rem.length - 1]) && isBlankByte(b[rem.length])) continue;
       ok[id] = 1;
     } else if (startsWith(rem, b)) {
       ok[id] = 1;
@@ -148,6 +151,10 @@ export function allowedNext(codec: TextCodec, vocabSize: number, rem: Uint8Array
   memo.set(key, { ok });
   if (memo.size > MEMO_SIZE) memo.delete(memo.keys().next().value!);
   return ok;
+}
+
+function isBlankByte(x: number | undefined): boolean {
+  return x === 0x20 || x === 0x09;
 }
 
 /** True when the bytes are spaces and tabs only (and not empty). */

@@ -50,6 +50,10 @@ test('allowed next tokens continue the removed text; blanks may not finish a rem
   assert.equal(ok[compute[0]!], 1);
   assert.equal(ok[Array.from(tok.encode(' return'))[0]!], 0);
   assert.equal(ok[engine.model.config.special.pad], 0, '[PAD] cannot end an answer inside the healed text');
+  // Healed indentation is kept as the user typed it: no token that indents deeper.
+  const indent = allowedNext(tok, V, bytes('\n    '), false);
+  assert.equal(indent[Array.from(tok.encode('\n        '))[0]!], 0);
+  assert.equal(indent[Array.from(tok.encode('\n    '))[0]!], 1);
   const space = allowedNext(tok, V, bytes(' '), true);
   assert.equal(space[Array.from(tok.encode(' '))[0]!], 0, 'a lone space would double the document space');
   assert.equal(space[Array.from(tok.encode(' total'))[0]!], 1);
@@ -116,6 +120,10 @@ test('scope: the rest of the line, whole lines, a missing block body, the cursor
   assert.equal(s('\n    return x', 'def f(x):', '\n    return x\n'), '');
   // A blank line inside a block: lines of that block only.
   assert.equal(s('return x\n\ndef g():\n    pass', 'def f(x):\n    ', '\n'), 'return x');
+  // A quote the answer opens and leaves open at the end of its line goes, a lone docstring quote too.
+  assert.equal(s('"""', '    ', '\n    return x\n'), '');
+  assert.equal(s('name = "abc', 'x = 1\n', '\n'), 'name =');
+  assert.equal(s('bc"', 'name = "a', '\n'), 'bc"', 'a string the user opened is closed');
   // A canvas filled to its end: the cut-off last line goes.
   assert.equal(s('\n    a = 1\n    b = fo', 'def f():', '', true), '\n    a = 1');
 });
