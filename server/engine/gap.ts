@@ -15,20 +15,10 @@ export interface PreparedGap {
   after: string;
   /** What the span's first tokens must spell out (healing). */
   healed?: Uint8Array;
-  /** Positions after the first that may not end the answer (see Span.writes). */
-  writes?: number;
   /** Tokens the span's first position may not take (the moved space, healing off). */
   bannedFirst?: readonly number[];
   /** Turns the span's ids into the text inserted into the document. */
   finish(ids: readonly number[], canvasLength: number): string;
-}
-
-/** The cursor stands on a line with nothing else on it, after its indentation. */
-function freshLine(before: string, after: string): boolean {
-  const lineBefore = before.slice(before.lastIndexOf('\n') + 1);
-  const nl = after.indexOf('\n');
-  const rest = nl < 0 ? after : after.slice(0, nl);
-  return before.includes('\n') && lineBefore.trim() === '' && rest.trim() === '';
 }
 
 /**
@@ -51,9 +41,6 @@ export function prepareGap(codec: TextCodec, vocabSize: number, before: string, 
       before: edges.before,
       after: edges.after,
       healed: edges.removed,
-      // A cursor on a line of its own (a deleted line, or after the indentation of a fresh line) asks
-      // for code: the healed line break or indentation alone would be an empty answer.
-      ...(lines || freshLine(before, after) ? { writes: 1 } : {}),
       finish(ids, n) {
         const answer = stripHealed(spanBytes(codec, ids), edges.removed);
         if (fit.scope) return shape(answer, ids.length >= n);

@@ -26,8 +26,6 @@ export interface Span {
    * before it. Its first positions are decided first, each among the tokens that continue them.
    */
   healed?: Uint8Array;
-  /** [PAD] may not follow the span's first position for this many positions: the answer writes something. */
-  writes?: number;
 }
 
 export interface Canvas {
@@ -85,7 +83,6 @@ export async function sample(
   /** Positions where [PAD] may not be chosen (the first `minTokens` of each span). */
   const noPad = new Set<number>();
   for (const s of canvas.spans) for (let i = 0; i < Math.min(options.minTokens, s.length); i++) noPad.add(s.start + i);
-  for (const s of canvas.spans) for (let i = 1; i <= Math.min(s.writes ?? 0, s.length - 1); i++) noPad.add(s.start + i);
   const collect = (): SampleResult['spans'] =>
     canvas.spans.map((s) => Array.from(ids.subarray(s.start, s.start + s.length)).filter((t) => t !== pad));
 

@@ -205,33 +205,6 @@ function scopeMidLine(answer: string, before: string, after: string): string {
   return text;
 }
 
-/**
- * A line the answer ends may not leave a string open that the answer opened (a lone docstring quote,
- * a lone `"`): the answer is cut back to before that quote. A string the user opened is theirs to close.
- */
-function closeOrCutQuote(lineBefore: string, answerLine: string): string {
-  let quote = '';
-  let openedAt = -1;
-  const line = lineBefore + answerLine;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quote !== '') {
-      if (c === '\\') i++;
-      else if (c === quote) quote = '';
-      continue;
-    }
-    if (c === '"' || c === "'" || c === '`') {
-      quote = c;
-      openedAt = i;
-    } else if (c === '#') break; // the rest is a comment
-  }
-  if (quote === '' || openedAt < lineBefore.length) return answerLine;
-  // Triple quotes read as a closed pair and a third quote: cut before the first of the three.
-  let at = openedAt;
-  while (at > lineBefore.length && line[at - 1] === quote) at--;
-  return answerLine.slice(0, at - lineBefore.length).replace(/\s+$/, '');
-}
-
 /** Keeps the lines of `lines` (after the first) while they stay inside the block deeper than `base`. */
 function keepBlock(lines: string[], base: number): string[] {
   const out = [lines[0]!];
@@ -287,14 +260,14 @@ export function scopeAnswer(input: ScopeInput): string {
     const nextLine = nonBlankLines(after.slice(after.indexOf('\n') + 1), 1)[0];
     const nextIndent = nextLine === undefined ? -1 : indentOf(after.slice(after.indexOf('\n') + 1).split('\n').find((l) => l.trim() !== '')!);
     const bodyMissing = after.indexOf('\n') < 0 || nextIndent <= indentOf(line);
-    if (lines.length === 1 || !(opensBlock(line) && bodyMissing)) return closeOrCutQuote(lineBefore, lines[0]!);
+    if (lines.length === 1 || !(opensBlock(line) && bodyMissing)) return lines[0]!;
     let kept = keepBlock(lines, indentOf(line));
     if (filled && kept.length > 1 && kept.length === lines.length) kept = kept.slice(0, -1);
     return dropRepeatedTail(kept.join('\n'), following);
   }
   // A blank line: one line, or the block it opens (as at the end of a line), within the cursor's block.
   const base = lineBefore.length + indentOf(lines[0]!);
-  if (lines.length === 1 || !opensBlock(lines[0]!)) return closeOrCutQuote(lineBefore, lines[0]!.replace(/\s+$/, ''));
+  if (lines.length === 1 || !opensBlock(lines[0]!)) return lines[0]!.replace(/\s+$/, '');
   let kept = keepBlock(lines, base);
   if (filled && kept.length > 1 && kept.length === lines.length) kept = kept.slice(0, -1);
   return dropRepeatedTail(kept.join('\n'), following).replace(/\s+$/, '');

@@ -120,10 +120,6 @@ test('scope: the rest of the line, whole lines, a missing block body, the cursor
   assert.equal(s('\n    return x', 'def f(x):', '\n    return x\n'), '');
   // A blank line inside a block: lines of that block only.
   assert.equal(s('return x\n\ndef g():\n    pass', 'def f(x):\n    ', '\n'), 'return x');
-  // A quote the answer opens and leaves open at the end of its line goes, a lone docstring quote too.
-  assert.equal(s('"""', '    ', '\n    return x\n'), '');
-  assert.equal(s('name = "abc', 'x = 1\n', '\n'), 'name =');
-  assert.equal(s('bc"', 'name = "a', '\n'), 'bc"', 'a string the user opened is closed');
   // A canvas filled to its end: the cut-off last line goes.
   assert.equal(s('\n    a = 1\n    b = fo', 'def f():', '', true), '\n    a = 1');
 });
