@@ -12,7 +12,7 @@
 //   write-before defaults to 0 instead (before.ts): names of invented facts came out cut short with
 //   it; Fill Blanks without a rule tries several and keeps each blank's best fill (fill.ts);
 // - repeatGuard and fit (healing, scope) on: on the realistic suite (gaps as editors make them) they
-//   took exact match from 1.8% to 16.9% and repetition from 8.9% to 0.9% of answers (benchmarks.md);
+//   took exact match from 2.7% to 16.4% and repetition from 7.3% to 1.0% of answers (benchmarks.md);
 // - context 512, 3/4 of it before the gap: the target case of the latency goals; the text before the
 //   cursor says more about a line than the text after it.
 import type { ContextOptions, FitOptions, SamplerOptions } from './api';
