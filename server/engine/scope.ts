@@ -266,6 +266,12 @@ export function scopeAnswer(input: ScopeInput): string {
     return dropRepeatedTail(kept.join('\n'), following);
   }
   // A blank line: one line, or the block it opens (as at the end of a line), within the cursor's block.
+  // Line breaks in front of it would only push it down: the cursor's line is already free.
+  if (lineBefore.trim() === '' && /^\n/.test(text)) {
+    const lead = text.length - text.replace(/^\n+/, '').length;
+    text = text.slice(lead);
+    lines.splice(0, lead);
+  }
   const base = lineBefore.length + indentOf(lines[0]!);
   if (lines.length === 1 || !opensBlock(lines[0]!)) return lines[0]!.replace(/\s+$/, '');
   let kept = keepBlock(lines, base);
