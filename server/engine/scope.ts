@@ -114,8 +114,11 @@ function opensBlock(line: string): boolean {
   return /[:{([]$|=>$/.test(t);
 }
 
-/** Bracket depth change of `text`, brackets in simple quotes ignored; and the lowest depth reached. */
-function depthOf(text: string): { net: number; low: number; lowAt: number; quote: string } {
+/**
+ * Bracket depth change of `text`, brackets in simple quotes ignored; the lowest depth reached and where;
+ * the quote left open; and, when the depth falls below `stopBelow`, the closer where it did (`stoppedAt`).
+ */
+function depthOf(text: string, stopBelow = -Infinity): { net: number; low: number; lowAt: number; quote: string; stoppedAt: number } {
   let d = 0;
   let low = 0;
   let lowAt = -1;
@@ -131,13 +134,14 @@ function depthOf(text: string): { net: number; low: number; lowAt: number; quote
     else if (OPENERS.includes(c)) d++;
     else if (CLOSERS.includes(c)) {
       d--;
+      if (d < stopBelow) return { net: d, low: d, lowAt: i, quote, stoppedAt: i };
       if (d < low) {
         low = d;
         lowAt = i;
       }
     }
   }
-  return { net: d, low, lowAt, quote };
+  return { net: d, low, lowAt, quote, stoppedAt: -1 };
 }
 
 /** Index of the first `q` in `text` not escaped by a backslash, or -1. */
@@ -152,24 +156,6 @@ function unescapedIndex(text: string, q: string): number {
 /** True when `rest` (text inside a string opened by `q`) closes that string. */
 function quoteCloses(rest: string, q: string): boolean {
   return unescapedIndex(rest, q) >= 0;
-}
-
-/** Index of the first closer that takes the bracket depth below `limit` (quoted text skipped), or -1. */
-function firstBelow(text: string, limit: number): number {
-  let d = 0;
-  let quote = '';
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quote !== '') {
-      if (c === '\\') i++;
-      else if (c === quote) quote = '';
-      continue;
-    }
-    if (c === '"' || c === "'" || c === '`') quote = c;
-    else if (OPENERS.includes(c)) d++;
-    else if (CLOSERS.includes(c) && --d < limit) return i;
-  }
-  return -1;
 }
 
 /** Mid-line: the rest of this line only, without a closer the rest of the line already brings. */
@@ -200,7 +186,7 @@ function scopeMidLine(answer: string, before: string, after: string): string {
   const open = Math.max(0, depthOf(lineOf(before, true)).net);
   const rest = depthOf(lineOf(after, false));
   const allowed = Math.max(0, open + rest.low);
-  const cut = firstBelow(text, -allowed);
+  const cut = depthOf(text, -allowed).stoppedAt;
   if (cut >= 0) text = text.slice(0, cut);
   return text;
 }
