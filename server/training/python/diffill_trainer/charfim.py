@@ -13,11 +13,13 @@ puts the cursor, and re-tokenized piece by piece. The row is laid out exactly li
 
 and cropped to the row length so the middle and its pads are inside. Cut kinds (shares configurable):
 
-  line    the whole line with its indentation: the prefix ends in "\\n"
+  line    the whole line with its indentation: the prefix ends in "\\n"; half of the time the line break
+          goes with it (a deleted line), the suffix then starting with the next line's indentation
   indent  the line after its indentation: the prefix ends in "\\n" + indentation
   mid     from any character of a line (inside an identifier too) to the line's end or a later character
   eol     the cursor at the end of a line: the middle is "\\n" + the next line
-  block   2..max_lines whole lines (from the line start or after the indentation)
+  block   2..max_lines whole lines (from the line start or after the indentation), half of the time
+          with the last line break
   span    Bavarian's random character span (may cross lines)
   end     empty suffix: the middle runs to the end of the text, followed by <|eos|> and nothing of the
           document after it, as the engine's canvas puts EOS where the context reaches the document's
@@ -112,6 +114,11 @@ def _lines_from(text: str, x: int, first_ok: bool):
         le = len(text) if le < 0 else le
 
 
+def _with_break(text: str, le: int, rng) -> int:
+    """The end of a whole-line gap: half of the time after the line break (a deleted line)."""
+    return le + 1 if le + 1 < len(text) and rng.random() < 0.5 else le
+
+
 def _cut(kind: str, text: str, x: int, first_ok: bool, cfg, rng) -> tuple[int, int] | None:
     """(a, b): the middle is text[a:b], for every kind but `end`."""
     lines = list(_lines_from(text, x, first_ok))
@@ -123,7 +130,7 @@ def _cut(kind: str, text: str, x: int, first_ok: bool, cfg, rng) -> tuple[int, i
         return None
     ls, le = lines[0]
     if kind == "line":
-        return ls, le
+        return ls, _with_break(text, le, rng)
     if kind == "indent":
         ls, le = next(((s, e) for s, e in lines if _indent(text, s, e) > 0), (ls, le))
         return ls + _indent(text, ls, le), le
@@ -147,7 +154,7 @@ def _cut(kind: str, text: str, x: int, first_ok: bool, cfg, rng) -> tuple[int, i
             b = nxt
         if b == le:
             return None
-        return (ls if rng.random() < 0.5 else ls + _indent(text, ls, le)), b
+        return (ls if rng.random() < 0.5 else ls + _indent(text, ls, le)), _with_break(text, b, rng)
     raise ValueError(f"unknown cut kind {kind!r}")
 
 

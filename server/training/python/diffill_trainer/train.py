@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--char-fim-kinds", metavar="KIND=SHARE,...",
                     help="shares of the character cut kinds line, indent, mid, eol, block, span, end "
                          "(default in charfim.DEFAULT_KIND_SHARES; kinds left out get 0)")
+    ap.add_argument("--first-pad-weight", type=float,
+                    help="loss weight of the first [PAD] after a character-level middle (default in objective.py)")
     ap.add_argument("--name", help="model name in config.json (default: the --out folder's name)")
     ap.add_argument("--eval-cases", type=int, help="held-out single-line infill cases (default by device)")
     ap.add_argument("--eval-windows", type=int, help="held-out windows for the loss (default by device)")

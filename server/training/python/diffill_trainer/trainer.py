@@ -190,7 +190,12 @@ def _objective(args) -> ObjectiveConfig:
             kinds = parse_kind_shares(args.char_fim_kinds)
         except ValueError as e:
             raise BadArguments(f"--char-fim-kinds: {e}") from e
-    return ObjectiveConfig(pad_noise=args.pad_noise, char_fim_fraction=fraction, char_fim_kinds=kinds)
+    extra = {}
+    if getattr(args, "first_pad_weight", None) is not None:
+        if not args.first_pad_weight >= 0:
+            raise BadArguments(f"--first-pad-weight must be >= 0 (got {args.first_pad_weight})")
+        extra["first_pad_weight"] = args.first_pad_weight
+    return ObjectiveConfig(pad_noise=args.pad_noise, char_fim_fraction=fraction, char_fim_kinds=kinds, **extra)
 
 
 def _lr_at(step: int, progress: float, base: float, warmup: int, min_ratio: float) -> float:

@@ -83,7 +83,8 @@ def test_each_cut_kind_lays_out_prefix_middle_pads_suffix(kind, vocab, stream):
         after = check_layout(w, r, vocab)
         last_prefix_line = r.prefix[r.prefix.rfind("\n") + 1:]
         if kind in ("line", "indent"):
-            assert "\n" not in r.middle and (r.suffix.startswith("\n") or r.capped)
+            assert "\n" not in r.middle.rstrip("\n") and (r.suffix.startswith("\n") or r.capped or
+                                                          (kind == "line" and r.middle.endswith("\n")))
             assert r.prefix == "" or r.prefix.endswith("\n") or not last_prefix_line.strip()
         if kind == "line":
             assert r.prefix == "" or r.prefix.endswith("\n")
@@ -103,6 +104,9 @@ def test_each_cut_kind_lays_out_prefix_middle_pads_suffix(kind, vocab, stream):
                 assert len(after) == 1, "a document cut at the gap ends the row on its <|eos|>"
             else:
                 assert r.piece[1] < len(w) and w[r.piece[1]] == vocab.eos
+    if kind in ("line", "block"):
+        # a deleted line takes its line break along and the suffix starts with the next line's indentation
+        assert {r.middle.endswith("\n") for _, r in rows} == {True, False}
     if kind in ("line", "indent"):
         # the boundaries token rows never make: the gap opens with the indentation, or after it
         first = [vocab.decode(r.middle_ids[:1]) for _, r in rows]
@@ -156,9 +160,9 @@ def test_same_seed_same_rows_and_the_token_objective_is_unchanged_at_zero(vocab,
     assert not (x.kinds == STOP).any()
 
 
-def test_weights_first_pad_like_a_middle_token_and_the_rest_at_pad_weight(vocab, stream):
+def test_weights_first_pad_on_its_own_and_the_rest_at_pad_weight(vocab, stream):
     rng = np.random.default_rng(9)
-    cfg = ObjectiveConfig(infill_fraction=1.0, char_fim_fraction=1.0)
+    cfg = ObjectiveConfig(infill_fraction=1.0, char_fim_fraction=1.0, first_pad_weight=0.7)
     B = 32
     w = sample_windows(stream, B, L + lookahead_tokens(L), rng)
     t = np.full(B, 0.5)
@@ -193,7 +197,7 @@ def test_tiny_run_with_character_rows_learns_and_records_the_objective(corpus, t
     assert code == 0, err[-2000:]
     cfg = json.loads((out / "config.json").read_text())
     obj = cfg["training"]["objective"]
-    assert obj["char_fim_fraction"] == 1.0 and obj["first_pad_weight"] == 1.0
+    assert obj["char_fim_fraction"] == 1.0 and obj["first_pad_weight"] == 0.2
     assert dict(obj["char_fim_kinds"]) == {"line": 1.0, "indent": 0.0, "mid": 1.0, "eol": 0.0, "block": 1.0,
                                            "span": 0.0, "end": 1.0}
     trained, _ = load_model_dir(out)
@@ -219,3 +223,6 @@ def test_tiny_run_with_character_rows_learns_and_records_the_objective(corpus, t
     code, events, _ = run_module("diffill_trainer.train", [*FAST, "--data", str(corpus), "--out", str(out) + "x",
                                                            "--char-fim-kinds", "line=1,word=2"])
     assert code == 2 and "word" in of(events, "error")[0]["message"]
+    code, events, _ = run_module("diffill_trainer.train", [*FAST, "--data", str(corpus), "--out", str(out) + "x",
+                                                           "--first-pad-weight", "-1"])
+    assert code == 2 and of(events, "error")[0]["kind"] == "bad_arguments"
