@@ -43,8 +43,9 @@ class ObjectiveConfig:
     max_random_span: int = 64
     max_lines: int = 8
     random_length_prob: float = 0.01  # SMDM: truncate ~1% of batches to a random length
-    # Of the infill rows: cut in characters and tokenized piece by piece (charfim.py); 0 = token-aligned
-    # rows only (the objective before character-level rows existed, draw for draw).
+    # Of the single-blank infill rows: cut in characters and tokenized piece by piece (charfim.py); the
+    # multi-blank rows (multi_span_fraction) stay token rows. 0 = token-aligned rows only (the objective
+    # before character-level rows existed, draw for draw).
     char_fim_fraction: float = 0.0
     char_fim_kinds: tuple = DEFAULT_KIND_SHARES  # (cut kind, share) pairs, charfim.KINDS
     # The length signal of character-level rows. The engine reads the answer's length off the first
@@ -96,9 +97,12 @@ def _choose_span(is_nl: np.ndarray, lo: int, hi: int, cfg: ObjectiveConfig, rng)
 
 
 def _infill_row(tokens: np.ndarray, is_nl: np.ndarray, pad_id: int,
-                cfg: ObjectiveConfig, rng) -> tuple[np.ndarray, np.ndarray]:
+                cfg: ObjectiveConfig, rng, multi: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`multi`: whether the row holds 2-3 blanks (default: drawn with multi_span_fraction)."""
     L = len(tokens)
-    n_spans = int(rng.integers(2, 4)) if rng.random() < cfg.multi_span_fraction else 1
+    if multi is None:
+        multi = rng.random() < cfg.multi_span_fraction
+    n_spans = int(rng.integers(2, 4)) if multi else 1
     bounds = np.linspace(0, L, n_spans + 1).astype(int)
     out_tok, out_kind = [], []
     prev = 0
@@ -179,14 +183,18 @@ def make_batch(tokens: np.ndarray, rng: np.random.Generator, cfg: ObjectiveConfi
         is_nl = is_newline[np.clip(tokens, 0, len(is_newline) - 1)]
         char_rows = cfg.char_fim_fraction > 0 and codec is not None and fact_bos is None
         for r in rows:
-            if char_rows and rng.random() < cfg.char_fim_fraction:
-                window = tokens[r] if lookahead is None else np.concatenate([tokens[r], lookahead[r]])
-                row = char_fim_row(window, L, codec, cfg, rng)
-                if row is not None:
-                    targets[r], kinds[r] = row.tokens, row.kinds
-                    continue
+            multi = None
+            if char_rows:
+                # Character rows hold one gap: the multi-blank rows stay token rows.
+                multi = bool(rng.random() < cfg.multi_span_fraction)
+                if not multi and rng.random() < cfg.char_fim_fraction:
+                    window = tokens[r] if lookahead is None else np.concatenate([tokens[r], lookahead[r]])
+                    row = char_fim_row(window, L, codec, cfg, rng)
+                    if row is not None:
+                        targets[r], kinds[r] = row.tokens, row.kinds
+                        continue
             if fact_bos is None:
-                targets[r], kinds[r] = _infill_row(tokens[r], is_nl[r], pad_id, cfg, rng)
+                targets[r], kinds[r] = _infill_row(tokens[r], is_nl[r], pad_id, cfg, rng, multi)
             else:
                 row = _fact_infill_row(tokens[r], trainable[r], fact_bos, pad_id, cfg, rng)
                 if row is not None:

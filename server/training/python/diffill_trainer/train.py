@@ -48,9 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="torch.compile the training step (default: on with CUDA, off on CPU)")
     ap.add_argument("--pad-noise", default="t", choices=["t", "always"],
                     help="infill pads: noised with t like the middle (default), or always masked (objective.py)")
-    ap.add_argument("--char-fim-fraction", type=float, default=0.5,
-                    help="share of infill rows cut at character positions and tokenized piece by piece "
-                         "(charfim.py; 0: token-aligned rows only)")
+    ap.add_argument("--char-fim-fraction", type=float, default=1.0,
+                    help="share of the single-blank infill rows cut at character positions and tokenized "
+                         "piece by piece (charfim.py; multi-blank rows stay token rows; 0: token rows only)")
     ap.add_argument("--char-fim-kinds", metavar="KIND=SHARE,...",
                     help="shares of the character cut kinds line, indent, mid, eol, block, span, end "
                          "(default in charfim.DEFAULT_KIND_SHARES; kinds left out get 0)")

@@ -226,3 +226,17 @@ def test_tiny_run_with_character_rows_learns_and_records_the_objective(corpus, t
     code, events, _ = run_module("diffill_trainer.train", [*FAST, "--data", str(corpus), "--out", str(out) + "x",
                                                            "--first-pad-weight", "-1"])
     assert code == 2 and of(events, "error")[0]["kind"] == "bad_arguments"
+
+
+def test_multi_blank_rows_stay_token_rows(vocab, stream):
+    rng = np.random.default_rng(12)
+    B = 64
+    cfg = ObjectiveConfig(infill_fraction=1.0, char_fim_fraction=1.0, multi_span_fraction=0.3)
+    w = sample_windows(stream, B, L + lookahead_tokens(L), rng)
+    b = make_batch(w[:, :L], rng, cfg, pad_id=vocab.pad, mask_id=vocab.mask, is_newline=vocab.newline,
+                   codec=vocab, lookahead=w[:, L:])
+    runs = [len(np.flatnonzero(np.diff(np.r_[0, (b.kinds[r] == MIDDLE).astype(int)]) == 1)) for r in range(B)]
+    char = [(b.kinds[r] == STOP).any() for r in range(B)]
+    assert sum(n >= 2 for n in runs) >= 8, "multi-blank token rows remain"
+    assert all(n == 1 for n, c in zip(runs, char) if c), "a character row holds one gap"
+    assert sum(char) >= B // 2
