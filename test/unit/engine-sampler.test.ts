@@ -1,6 +1,9 @@
 // The sampler and the tasks on real tiny ONNX models from the project's trainer: token-for-token parity
 // with the PyTorch reference sampler, guidance, cancellation, time budget, multi-blank and reverse.
+// The task tests whose answer must be specific (fill, before) run on the shipped model, on inputs
+// whose answer it knows: the noisy tiny model writes arbitrary tokens.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SamplerOptions } from '../../server/engine/api';
 import { createDenoiser } from '../../server/engine/denoiser';
@@ -8,14 +11,17 @@ import { type Engine, loadModel } from '../../server/engine/engine';
 import { AbortError, RequestError } from '../../server/engine/errors';
 import { resolveSampler } from '../../server/engine/options';
 import { sample } from '../../server/engine/sampler';
-import { pythonJson, sharpModelDir } from '../helpers/tiny-model';
+import { pythonJson, ROOT, sharpModelDir } from '../helpers/tiny-model';
 
 let engine: Engine;
+let shipped: Engine;
 before(async () => {
   engine = await loadModel(sharpModelDir(), { threads: 1 });
+  shipped = await loadModel(join(ROOT, 'models', 'default'), { threads: 1 });
 });
 after(async () => {
   await engine.dispose();
+  await shipped.dispose();
 });
 
 const REFERENCE = `
@@ -129,26 +135,47 @@ test('a newer pre-empting request of the same group aborts the older one', async
 });
 
 test('time budget: decoding stops early with a complete answer, never a half-decoded canvas', async () => {
-  const { mask } = engine.model.config.special;
-  const full = await engine.infill({ prefix: 'function f() {\n', suffix: '\n}\n', maxTokens: 20, sampler: { threshold: 1 } });
+  const m = engine.model;
+  const { mask } = m.config.special;
+  const prefix = ids('function f() {\n');
+  const canvas = { ids: Int32Array.from([...prefix, ...new Array(20).fill(mask), ...ids('\n}\n')]), spans: [{ start: prefix.length, length: 20 }] };
+  // One token per step, no length rule and no guard, so the only early end is the budget's.
+  const knobs = { threshold: 1, lengthThreshold: 0, repeatGuard: false, cache: false };
+  const full = await sample(m, canvas, resolveSampler(knobs));
   assert.equal(full.truncated, false);
-  const cut = await engine.infill({ prefix: 'function f() {\n', suffix: '\n}\n', maxTokens: 20, sampler: { threshold: 1, timeBudgetMs: 0.001 } });
+  assert.ok(full.forwards > 1);
+  // The budget runs out during the first step, by construction rather than by a slow forward: the
+  // observer sees that step's commits after the sampler read its start time, and holds the step until
+  // the clock has moved past that time plus the 1 ms budget. The sampler's next look at the clock is
+  // past its deadline.
+  const cut = await sample(m, canvas, resolveSampler({ ...knobs, timeBudgetMs: 1 }), undefined, (step) => {
+    if (step !== 0) return;
+    const seen = Date.now();
+    while (Date.now() <= seen) {
+      // wait for the millisecond to change
+    }
+  });
   assert.equal(cut.truncated, true);
   assert.equal(cut.forwards, 1);
-  assert.ok(!Array.from(engine.model.tokenizer.encode(cut.text)).includes(mask));
+  assert.ok(!cut.spans[0]!.includes(mask));
+  // The rest is finished greedily from that first forward: the same answer as committing every
+  // position at once on it.
+  const atOnce = await sample(m, canvas, resolveSampler({ ...knobs, threshold: 1e-9 }));
+  assert.equal(atOnce.forwards, 1);
+  assert.deepEqual(cut.spans, atOnce.spans);
   assert.ok(cut.tokens > 0 && cut.tokens <= 20);
 });
 
 test('fill: several blanks decoded jointly in one canvas', async () => {
-  const text = 'const a = ___;\nconst b = ___;\nconsole.log(a, b);\n';
-  const blanks = [{ start: 10, end: 13 }, { start: 25, end: 28 }];
+  // The first blank is named only far below it (os.getcwd()), the second by the function's name.
+  const text = 'import ___\n\n\ndef add(a, b):\n    return a ___ b\n\n\nprint(os.getcwd())\n';
+  const blanks = [...text.matchAll(/___/g)].map((m) => ({ start: m.index, end: m.index + 3 }));
   // One length rule (lengthThreshold given): one decode; without it Fill Blanks tries several (engine-heal.test.ts).
-  const r = await engine.fill({ text, blanks, maxTokensPerBlank: 6, sampler: { threshold: 1, lengthThreshold: 0 } });
-  assert.equal(r.fills.length, 2);
+  const r = await shipped.fill({ text, blanks, maxTokensPerBlank: 6, sampler: { threshold: 1, lengthThreshold: 0 } });
+  assert.deepEqual(r.fills, ['os', '+']);
   // One canvas for both: at most one forward per mask of the two spans together (a [PAD] may end one early).
   assert.ok(r.forwards >= 1 && r.forwards <= 12, `forwards ${r.forwards}`);
   assert.ok(r.tokens <= 12);
-  assert.ok(r.fills.every((f) => typeof f === 'string'));
   await assert.rejects(engine.fill({ text, blanks: [{ start: 5, end: 3 }] }), /out of order/);
   // Gaps that cannot fit the model's positions are refused up front, with the sizes in the message.
   const max = engine.model.config.maxPosition;
@@ -156,10 +183,11 @@ test('fill: several blanks decoded jointly in one canvas', async () => {
   await assert.rejects(engine.infill({ prefix: 'a', suffix: 'b', maxTokens: 0 }), RequestError);
 });
 
-test('before: writes text ending in a line break above the anchor line', async () => {
-  const r = await engine.before({ prefix: '', suffix: 'return total;\n}\n', maxTokens: 8 });
-  assert.ok(r.text === '' || r.text.endsWith('\n'), JSON.stringify(r.text));
-  assert.ok(r.forwards >= 1 && r.forwards <= 8);
+test('before: writes the line that the following lines need above them', async () => {
+  // Fields set from x and y, indented as a method body in a class: what comes before is the constructor.
+  const r = await shipped.before({ prefix: 'class Point:\n', suffix: '        self.x = x\n        self.y = y\n', maxTokens: 32 });
+  assert.match(r.text, /^ {4}def __init__\(self, x, y\).*:\n$/);
+  assert.ok(r.forwards >= 1 && r.forwards <= 32);
 });
 
 test('variable length: a committed [PAD] ends the span and is dropped', async () => {

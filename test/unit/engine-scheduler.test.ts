@@ -3,14 +3,18 @@ import { test } from 'node:test';
 import { AbortError } from '../../server/engine/errors';
 import { Scheduler } from '../../server/engine/scheduler';
 
-/** A job that "runs forwards" until released, checking its signal between them like the sampler. */
-function job(log: string[], name: string, gate: Promise<void>) {
+/**
+ * A job that "runs forwards" until released, checking its signal between them like the sampler.
+ * `started` resolves when it begins, so a test waits for that event instead of for time to pass.
+ */
+function job(log: string[], name: string, gate: Promise<void>, started?: () => void) {
   return async (signal: AbortSignal): Promise<string> => {
     log.push(`start ${name}`);
+    started?.();
     for (let i = 0; i < 3; i++) {
       await gate;
       if (signal.aborted) throw signal.reason;
-      await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setImmediate(r));
     }
     log.push(`end ${name}`);
     return name;
@@ -30,10 +34,14 @@ test('preempt aborts older queued and running requests of the same group only', 
   const log: string[] = [];
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  const a = s.run({ group: 'doc1' }, job(log, 'a', gate));
+  let aStarted!: () => void;
+  const aRunning = new Promise<void>((r) => (aStarted = r));
+  const a = s.run({ group: 'doc1' }, job(log, 'a', gate, aStarted));
   const b = s.run({ group: 'doc1' }, job(log, 'b', gate));
   const other = s.run({ group: 'doc2' }, job(log, 'other', gate));
-  await new Promise((r) => setTimeout(r, 5));
+  // a is running (b and other are queued) when c pre-empts: both kinds of abort are exercised.
+  await aRunning;
+  assert.deepEqual(log, ['start a']);
   const c = s.run({ group: 'doc1', preempt: true }, job(log, 'c', Promise.resolve()));
   release();
   await assert.rejects(a, AbortError);

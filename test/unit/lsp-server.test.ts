@@ -352,8 +352,13 @@ test('a request sent right after initialized waits for the settings instead of f
   const h = await start({ holdConfiguration: held });
   try {
     await h.open(URI, 'const a = ___;\n');
+    let settled = false;
     const pending = h.client.sendRequest(FillBlanksRequest, { textDocument: { uri: URI } });
-    await new Promise((r) => setTimeout(r, 50));
+    void pending.finally(() => (settled = true)).catch(() => undefined);
+    // An event instead of a pause: the server reads messages in order, so once it has answered a
+    // request sent after the fill (an unknown method, refused at once), it has taken up the fill too.
+    await assert.rejects(h.client.sendRequest('diffill/noSuchRequest', {}), (err: { code: number }) => err.code === -32601);
+    assert.equal(settled, false, 'the fill may not be answered before the settings are known');
     assert.deepEqual(h.loads, [], 'no model may load before the settings are known');
     release();
     const result = await pending;
