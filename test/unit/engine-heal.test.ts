@@ -7,7 +7,7 @@ import { type Engine, loadModel } from '../../server/engine/engine';
 import { allowedNext, healGap, insertsLines, stripHealed } from '../../server/engine/heal';
 import { resolveSampler } from '../../server/engine/options';
 import { sample } from '../../server/engine/sampler';
-import { balanceFragment, cutRepeatedLine, cutRunaway, fitsItsLine, scopeAnswer } from '../../server/engine/scope';
+import { answerSettled, balanceFragment, cutRepeatedLine, cutRunaway, expectedBrackets, fitsItsLine, scopeAnswer } from '../../server/engine/scope';
 
 const MODEL = join(__dirname, '..', '..', 'models', 'default');
 let engine: Engine;
@@ -142,6 +142,50 @@ test('runaway repeats are cut unless the document itself repeats them', () => {
   assert.equal(balanceFragment('f(a)'), 'f(a)');
   // A blank inside a line: no line is borrowed, and its fill is one balanced fragment.
   assert.equal(scopeAnswer({ answer: 'x = g(a\nb', before: 'def f():\n', after: ' = 1\n', filled: false, fragment: true }), 'x = g');
+});
+
+test('bracket balance: a one-line answer takes only its share of its statement\'s brackets', () => {
+  // The statement around the gap balances: the answer's share is what the text around it leaves.
+  assert.equal(expectedBrackets('class A:\n    def f(self):\n        self.head', 'eInsensitiveDict(encode(headers or {}))\n'), 0);
+  assert.equal(expectedBrackets('x = f(\n    a,\n', '    b,\n)\n'), 0);
+  assert.equal(expectedBrackets('x = f(\n    a,\n', '    b,\n'), -1, 'the rest of the statement never closes f(');
+  assert.equal(expectedBrackets('def f():\n    ', ''), null, 'nothing after the gap: the statement is unfinished');
+  // An apostrophe in a comment does not hide the brackets after it.
+  assert.equal(expectedBrackets("def f():\n    # don't\n    g(", ')\n'), 0);
+  const s = (answer: string, before: string, after: string) => scopeAnswer({ answer, before, after, filled: false });
+  // Opens more than its share: cut back to where it matched.
+  assert.equal(s('ers_list = [', 'class A:\n    def f(self):\n        self.head', 'eInsensitiveDict(encode(headers or {}))\n'), 'ers_list =');
+  assert.equal(s('= (node, flag) => {', 'export const has_flag ', ' node.flags & flag;\n'), '= (node, flag) =>');
+  // Closes more than its share: a lone closer in the middle of a block goes.
+  assert.equal(s('    }', 'function f() {\n  if (a) {\n    g();\n', '  }\n}\n'), '');
+  // Its share is to close one: kept.
+  assert.equal(s('  }', 'function f() {\n  if (a) {\n    g();\n', '}\n'), '  }');
+  assert.equal(s('    {', 'type T = Kind<\n  S,\n', '      [K in keyof A]: A[K]\n    }\n  >\n'), '    {');
+  // Inside an open quote, or with nothing after the gap: left alone.
+  assert.equal(s('f(x', 'y = ', ''), 'f(x');
+});
+
+test('a span ends once its leading tokens settle the answer: the same text in fewer forwards', async () => {
+  const m = engine.model;
+  const prefix = 'def total(items):\n    result = 0\n    for item in items:\n        result += item.pri';
+  const suffix = 'ce * item.count\n    return result\n';
+  assert.equal(answerSettled({ answer: 'ce\n    x', before: prefix, after: suffix }), true);
+  assert.equal(answerSettled({ answer: 'ce', before: prefix, after: suffix }), false);
+  assert.equal(answerSettled({ answer: ':\n', before: 'def f()', after: '\nx = 1\n' }), false, 'a block opener may take its body');
+  assert.equal(answerSettled({ answer: 'x = 1\n', before: 'a = 1\n', after: 'b = 2\n' }), false, 'a line start writes whole lines');
+  const pre = Array.from(m.tokenizer.encode('x = 1\ny = '));
+  const post = Array.from(m.tokenizer.encode('\n'));
+  const n = 24;
+  const canvas = (settled?: (ids: readonly number[]) => boolean) => ({
+    ids: Int32Array.from([m.config.special.bos, ...pre, ...new Array(n).fill(m.config.special.mask), ...post]),
+    spans: [{ start: pre.length + 1, length: n, ...(settled ? { settled } : {}) }],
+  });
+  const opts = resolveSampler({ lengthThreshold: 0, threshold: 1, steps: n, blockLength: 1 });
+  const full = await sample(m, canvas(), opts);
+  assert.ok(full.spans[0]!.length > 3, 'the case must run past three tokens');
+  const short = await sample(m, canvas((ids) => ids.length >= 3), opts);
+  assert.deepEqual(short.spans[0], full.spans[0]!.slice(0, 3), 'left to right (blocks of one): the first three tokens, then the end');
+  assert.ok(short.forwards < full.forwards);
 });
 
 test('repetition guard: one forward never commits the same token at neighbouring positions', async () => {
