@@ -8,6 +8,11 @@ export type { BeforeRequest, FillRequest, FillResult, InfillRequest, InfillResul
 export interface InfillEngine {
   /** Display name of the loaded model (its directory name). */
   readonly name: string;
+  /**
+   * Tokens the model reads in all (its max_position): the gap, BOS/EOS and the context together.
+   * Absent for engines that do not say.
+   */
+  readonly maxPosition?: number;
   infill(request: InfillRequest): Promise<InfillResult>;
   fill(request: FillRequest): Promise<FillResult>;
   before(request: BeforeRequest): Promise<InfillResult>;
@@ -34,6 +39,7 @@ export const loadEngine: EngineLoader = async (dir, options) => {
   const name = dir.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? dir;
   return {
     name,
+    maxPosition: model.model.config.maxPosition,
     infill: (request) => model.infill(request),
     fill: (request) => model.fill(request),
     before: (request) => model.before(request),

@@ -5,6 +5,7 @@ import { TextDocumentEdit, type CancellationToken, type TextEdit } from 'vscode-
 import type { FillBlanksParams, FillBlanksResult, FilledBlank } from '../protocol';
 import { resolveBlanks } from './blanks';
 import { abortSignalFor } from './cancellation';
+import { noteContextCut } from './context-limit';
 import { refusal } from './document-guard';
 import type { HandlerContext } from './handler-context';
 import { isMidLine } from './postprocess';
@@ -31,6 +32,7 @@ export async function fillBlanks(ctx: HandlerContext, params: FillBlanksParams, 
     const text = doc.getText();
     const started = performance.now();
     const result = await ctx.host.run('command', abort.signal, (engine, signal) => {
+      noteContextCut(ctx.log, engine, settings.contextTokens, blanks.length * settings.maxTokens * LONG_FORM_FACTOR, blanks.length === 1 ? 'a blank' : `${blanks.length} blanks`);
       return engine.fill({
         text,
         blanks,

@@ -10,6 +10,7 @@ import {
 } from 'vscode-languageserver';
 import { abortSignalFor, delay } from './cancellation';
 import { CompletionCache } from './completion-cache';
+import { noteContextCut } from './context-limit';
 import { contextChars, refusal } from './document-guard';
 import { isAbortError } from './engine-adapter';
 import type { HandlerContext } from './handler-context';
@@ -66,6 +67,7 @@ export class InlineCompletionHandler {
     try {
       const inserts = await ctx.host.run('inline', abort.signal, async (engine, signal) => {
         const sampler = ctx.sampler.effective(settings);
+        noteContextCut(ctx.log, engine, settings.contextTokens, settings.maxTokens, 'an inline completion');
         const out: InlineInsert[] = [];
         for (let i = 0; i < wanted && !signal.aborted; i++) {
           const temperature = i === 0 ? sampler.temperature : Math.max(sampler.temperature, ALTERNATIVE_TEMPERATURE);

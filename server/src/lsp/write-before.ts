@@ -4,6 +4,7 @@
 import { TextDocumentEdit, type CancellationToken } from 'vscode-languageserver';
 import type { WriteBeforeParams, WriteBeforeResult } from '../protocol';
 import { abortSignalFor } from './cancellation';
+import { noteContextCut } from './context-limit';
 import { contextChars, refusal } from './document-guard';
 import { LONG_FORM_FACTOR } from './fill-blanks';
 import type { HandlerContext } from './handler-context';
@@ -27,6 +28,7 @@ export async function writeBefore(ctx: HandlerContext, params: WriteBeforeParams
     const version = doc.version;
     const started = performance.now();
     const result = await ctx.host.run('command', abort.signal, (engine, signal) => {
+      noteContextCut(ctx.log, engine, settings.contextTokens, settings.maxTokens * LONG_FORM_FACTOR, 'writing before a line');
       return engine.before({
         prefix: text.slice(Math.max(0, at - keep), at),
         suffix: text.slice(at, at + keep),

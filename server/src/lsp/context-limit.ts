@@ -1,0 +1,33 @@
+// `diffill.contextTokens` asks for so many tokens of text around the gap, but a model reads at most its
+// max_position tokens in all: the gap's own canvas and BOS/EOS come out of the same room. The engine
+// quietly takes what fits (server/engine/canvas.ts); this says so in the log, once per loaded model and
+// setting, so that a user who asked for 1024 tokens of context learns that the shipped model sees 478.
+import type { InfillEngine } from './engine-adapter';
+import type { Logger } from './logger';
+
+/** Tokens of context a request really gets when its gaps take `gapTokens` of the canvas. */
+export function contextRoom(maxPosition: number, gapTokens: number): number {
+  return Math.max(0, maxPosition - 2 - gapTokens);
+}
+
+const told = new WeakMap<InfillEngine, Set<string>>();
+
+/**
+ * Logs one warning when the setting asks for more context than the engine's model can take beside a
+ * gap of `gapTokens`; returns the message, or null when the request is not cut (or was already told).
+ */
+export function noteContextCut(log: Logger, engine: InfillEngine, contextTokens: number, gapTokens: number, what: string): string | null {
+  if (engine.maxPosition === undefined) return null;
+  const room = contextRoom(engine.maxPosition, gapTokens);
+  if (contextTokens <= room) return null;
+  let seen = told.get(engine);
+  if (seen === undefined) told.set(engine, (seen = new Set()));
+  const key = `${what}:${contextTokens}:${room}`;
+  if (seen.has(key)) return null;
+  seen.add(key);
+  const message =
+    `diffill.contextTokens is ${contextTokens}, but the model ${engine.name} reads ${engine.maxPosition} tokens in all: ` +
+    `${what} (${gapTokens} tokens) sees at most ${room} tokens of context`;
+  log.warn(message);
+  return message;
+}
