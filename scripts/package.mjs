@@ -179,7 +179,7 @@ function cleanEnv() {
 }
 
 function mib(bytes) {
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
 function loudWarning(lines) {
@@ -327,7 +327,7 @@ async function main() {
     }
     const size = fs.statSync(vsix).size;
     console.log(`\n${path.relative(root, vsix)}: ${mib(size)} (${size} bytes)`);
-    if (size > 60 * 1024 * 1024) console.warn('warning: the VSIX is over the 60 MB goal');
+    if (size > 60 * 1024 * 1024) console.warn('warning: the VSIX is over the 60 MiB goal');
     if (opts.keepStage) console.log(`staged folder kept: ${stage}`);
   } finally {
     if (!opts.keepStage) fs.rmSync(stage, { recursive: true, force: true });

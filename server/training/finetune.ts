@@ -14,14 +14,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { packageRoot } from '../src/paths';
-import { evaluateModels, EvaluationError } from './finetune-evaluate';
+import { evaluateModels, EvaluationError, type Evaluation } from './finetune-evaluate';
 import { probeCandidate, probeFromText, type ProbeResult } from './finetune-probe';
 import { renderReport, REPORT_FILE } from './finetune-report';
 import { modelDirProblem, type ActiveModel, type ModelStore, type ModelVersion } from './model-store';
 import { PRESETS, train, type Budget, type Device, type Preset, type TrainResult } from './orchestrator';
 import type { PythonCheck } from './python';
 import type { TrainerEvent } from './trainer-process';
-import type { Evaluation } from './finetune-evaluate';
 import { collectWorkspaceData, loadTokenCounter, type FilesExclude, type WorkspaceDataSummary } from './workspace-data';
 
 export type FinetuneErrorKind =

@@ -6,10 +6,10 @@ import type { FillBlanksParams, FillBlanksResult, FilledBlank } from '../protoco
 import { resolveBlanks } from './blanks';
 import { abortSignalFor } from './cancellation';
 import { noteContextCut } from './context-limit';
-import { refusal } from './document-guard';
+import { requireDocument } from './document-guard';
 import type { HandlerContext } from './handler-context';
 import { isMidLine } from './postprocess';
-import { InvalidRequestError, toResponseError } from './request-errors';
+import { toResponseError } from './request-errors';
 import { engineSampler } from './sampler-options';
 
 /** Fill blanks and write-before get more room than a ghost-text completion. */
@@ -18,10 +18,7 @@ export const LONG_FORM_FACTOR = 4;
 export async function fillBlanks(ctx: HandlerContext, params: FillBlanksParams, token: CancellationToken): Promise<FillBlanksResult> {
   const abort = abortSignalFor(token);
   try {
-    const doc = ctx.documents.get(params.textDocument.uri);
-    if (doc === undefined) throw new InvalidRequestError(`${params.textDocument.uri} is not open`);
-    const why = refusal(doc);
-    if (why !== null) throw new InvalidRequestError(why);
+    const doc = requireDocument(ctx.documents, params.textDocument.uri);
     const blanks = resolveBlanks(doc, params.ranges);
     const uri = doc.uri;
     const version = doc.version;

@@ -48,9 +48,6 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   finetuneDevice: 'auto',
 });
 
-/** Settings whose change invalidates the loaded model. */
-export const MODEL_SETTINGS: ReadonlyArray<keyof Settings> = ['modelPath', 'threads'];
-
 /** Numeric bounds, mirrored from the package.json schema (the client does not enforce them). */
 const BOUNDS: Partial<Record<keyof Settings, readonly [number, number, 'int' | 'float']>> = {
   guidance: [0, 5, 'float'],

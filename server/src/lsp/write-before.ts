@@ -5,7 +5,7 @@ import { TextDocumentEdit, type CancellationToken } from 'vscode-languageserver'
 import type { WriteBeforeParams, WriteBeforeResult } from '../protocol';
 import { abortSignalFor } from './cancellation';
 import { noteContextCut } from './context-limit';
-import { contextChars, refusal } from './document-guard';
+import { contextChars, requireDocument } from './document-guard';
 import { LONG_FORM_FACTOR } from './fill-blanks';
 import type { HandlerContext } from './handler-context';
 import { InvalidRequestError, toResponseError } from './request-errors';
@@ -14,10 +14,7 @@ import { engineSampler } from './sampler-options';
 export async function writeBefore(ctx: HandlerContext, params: WriteBeforeParams, token: CancellationToken): Promise<WriteBeforeResult> {
   const abort = abortSignalFor(token);
   try {
-    const doc = ctx.documents.get(params.textDocument.uri);
-    if (doc === undefined) throw new InvalidRequestError(`${params.textDocument.uri} is not open`);
-    const why = refusal(doc);
-    if (why !== null) throw new InvalidRequestError(why);
+    const doc = requireDocument(ctx.documents, params.textDocument.uri);
     if (!Number.isInteger(params.line) || params.line < 0 || params.line >= doc.lineCount) {
       throw new InvalidRequestError(`line ${params.line} is outside the document (0..${doc.lineCount - 1})`);
     }
