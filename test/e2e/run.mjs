@@ -1,8 +1,9 @@
 // End-to-end test of the extension in a real VS Code: code-server (VS Code 1.100 web UI + its Node
 // extension host) driven in headless Chromium by playwright-core. It installs its own tools
 // (setup.sh), copies the built extension into a fresh extensions folder, and checks what a user
-// sees: ghost text accepted with Tab, Fill Blanks, Write What Comes Before, a guidance change
-// reaching the server, and a fine-tuning run (in a second code-server with the tiny model).
+// sees: ghost text from typing alone accepted with Tab, ghost text on an explicit request, Fill
+// Blanks, Write What Comes Before, a guidance change reaching the server, and a fine-tuning run (in a
+// second code-server with the tiny model).
 // Screenshots go to test/e2e/screenshots/. Prints `N passed, N failed`.
 //
 // Needs `npm run build` first. Uses $DIFFILL_E2E_MODEL, else models/default when it holds a model,
@@ -73,6 +74,7 @@ function installExtension(extensionsDir, model) {
 
 const FILES = {
   'ghost.py': '# Adds two numbers.\n',
+  'explicit.py': '# Multiplies two numbers.\ndef mul(a, b):\n    return a',
   'blanks.py': 'def area(width, height):\n    return width ___ height\n\n\nprint(area(3, ___))\n',
   'before.py': 'def greet(name):\n    return "Hello, " + name\n',
 };
@@ -439,22 +441,16 @@ async function main() {
       await waitStatus('a started server', /Diffill: (idle|ready)/);
     });
 
-    await check('ghost text appears while typing and Tab accepts it', async () => {
+    // Two cases, so that neither hides the other: the automatic, debounced request that typing makes
+    // (no explicit request to fall back on), and the explicit one (Alt+\\ or the palette).
+    const ghost = page.locator('.ghost-text-decoration, .ghost-text').first();
+    await check('ghost text appears by itself while typing (debounced) and Tab accepts it', async () => {
       const editor = await openFile('ghost.py');
       await editor.click();
       await page.keyboard.press('Control+End');
       await page.keyboard.type('def add(a, b):\n');
       await page.keyboard.type('return a');
-      const ghost = page.locator('.ghost-text-decoration, .ghost-text').first();
-      try {
-        await visibleOrError('ghost text', ghost, 45_000);
-      } catch (err) {
-        if (/server reports an error/.test(String(err))) throw err;
-        // An automatic request can come back empty; ask explicitly, as a user would (Alt+\ or the
-        // palette), which also requests the alternatives.
-        await runCommand('Trigger Inline Suggestion');
-        await visibleOrError('ghost text after an explicit request', ghost, 30_000);
-      }
+      await visibleOrError('ghost text from the automatic request', ghost, 45_000);
       await page.screenshot({ path: join(SHOTS, 'ghost-text.png') });
       await save();
       const typed = await until('the typed text on disk', () => onDisk('ghost.py'), (t) => t.endsWith('return a'));
@@ -467,6 +463,20 @@ async function main() {
       const parsed = spawnSync('python3', ['-c', 'import ast, sys; ast.parse(sys.stdin.read())'], { input: accepted, encoding: 'utf8' });
       if (parsed.status !== 0) throw new Error(`the accepted ghost text leaves ghost.py unparseable:\n${accepted}\n${parsed.stderr}`);
       await waitStatus('a latency after the request', /Diffill: ready · \d+ ms/);
+    });
+
+    await check('an explicit request (Trigger Inline Suggestion) shows ghost text', async () => {
+      // The file already ends where an answer is due; moving the cursor there types nothing, and
+      // Escape dismisses anything shown, so only the explicit request can bring ghost text back.
+      const editor = await openFile('explicit.py');
+      await editor.click();
+      await page.keyboard.press('Control+End');
+      await page.keyboard.press('Escape');
+      await ghost.waitFor({ state: 'hidden' });
+      await runCommand('Trigger Inline Suggestion');
+      await visibleOrError('ghost text after an explicit request', ghost, 30_000);
+      await page.screenshot({ path: join(SHOTS, 'ghost-text-explicit.png') });
+      await page.keyboard.press('Escape');
     });
 
     await check('Fill Blanks previews the fills and Accept applies them', async () => {
