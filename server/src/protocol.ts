@@ -1,6 +1,8 @@
 // Diffill's custom LSP messages, declared once and imported by both the server (server/src/lsp)
 // and the VS Code client (client/src). Neovim and other editors call the same method names
-// (see docs/editors.md). This file may import only protocol types so both bundles stay small.
+// (see docs/editors.md). This file may import only protocol types and the bounds of user-given
+// numbers (limits.ts), so both bundles stay small.
+import { SAMPLER_BOUNDS, SETTING_BOUNDS, type Bound } from './limits';
 import {
   NotificationType,
   RequestType,
@@ -184,3 +186,166 @@ export interface UsePreviousModelResult {
 }
 
 export const UsePreviousModelRequest = new RequestType<UsePreviousModelParams, UsePreviousModelResult, void>('diffill/usePreviousModel');
+
+// ---- Limits ------------------------------------------------------------------------------------
+
+/**
+ * What one request may ask of the server. A request over a limit is refused with InvalidParams
+ * before any model work; a request that runs past its time is stopped with RequestFailed.
+ */
+export const REQUEST_LIMITS = Object.freeze({
+  /** Blanks one Fill Blanks request fills: its explicit ranges, or the document's `___` runs. */
+  blanks: 64,
+  /** Wall-clock time of one Fill Blanks or Write What Comes Before request. */
+  commandMs: 30_000,
+  /** Wall-clock time of one inline completion (ghost text later than this is of no use). */
+  inlineMs: 10_000,
+});
+
+// ---- Parameter schemas -------------------------------------------------------------------------
+// The server checks the params of every message it handles against these before a handler runs: a
+// request that does not fit is answered with InvalidParams (-32602) naming the field, a notification
+// that does not fit is dropped with a log line. Plain data (a small subset of JSON Schema), so the
+// client bundle pays nothing for it. Objects always accept fields not listed (the LSP grows).
+
+export type Schema = (
+  | { type: 'string'; enum?: readonly string[] }
+  | { type: 'integer' | 'number'; minimum: number; maximum: number }
+  | { type: 'boolean' }
+  | { type: 'array'; items: Schema; maxItems: number }
+  | { type: 'object'; properties: Readonly<Record<string, Schema>>; values?: Schema }
+  | { type: 'anyOf'; anyOf: readonly Schema[] }
+  | { type: 'any' }
+) & {
+  /** The field may be left out of its object. */
+  optional?: boolean;
+  /** The value may be null (for a message's params: also left out). */
+  nullable?: boolean;
+};
+
+/**
+ * An object schema whose properties are exactly the fields of `T`, each optional or nullable where
+ * `T` says so (a schema may also accept an absent or null field that the handler tolerates): a field
+ * added to an interface above without its check fails the type-check.
+ */
+export type ObjectSchema<T> = {
+  type: 'object';
+  properties: {
+    [K in keyof T]-?: Schema & (undefined extends T[K] ? { optional: true } : unknown) & (null extends T[K] ? { nullable: true } : unknown);
+  };
+  nullable?: boolean;
+};
+
+/** LSP's `uinteger`. */
+const UINTEGER = { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 } as const;
+const STRING = { type: 'string' } as const;
+const POSITION = { type: 'object', properties: { line: UINTEGER, character: UINTEGER } } as const satisfies ObjectSchema<Range['start']>;
+const RANGE = { type: 'object', properties: { start: POSITION, end: POSITION } } as const satisfies ObjectSchema<Range>;
+const TEXT_DOCUMENT = { type: 'object', properties: { uri: STRING } } as const satisfies ObjectSchema<TextDocumentIdentifier>;
+const WORKSPACE_FOLDERS = { type: 'array', maxItems: 10_000, items: { type: 'object', properties: { uri: STRING, name: STRING } } } as const;
+/** A number within `b`, optional and nullable (a sampler override, a fine-tuning option). */
+const bound = (b: Bound) => ({ type: b.integer ? 'integer' : 'number', minimum: b.min, maximum: b.max, optional: true, nullable: true }) as const;
+
+const fillBlanksParams = {
+  type: 'object',
+  properties: { textDocument: TEXT_DOCUMENT, ranges: { type: 'array', items: RANGE, maxItems: REQUEST_LIMITS.blanks, optional: true } },
+} as const satisfies ObjectSchema<FillBlanksParams>;
+
+const writeBeforeParams = {
+  type: 'object',
+  properties: { textDocument: TEXT_DOCUMENT, line: UINTEGER },
+} as const satisfies ObjectSchema<WriteBeforeParams>;
+
+const samplerOverrides = {
+  type: 'object',
+  nullable: true,
+  properties: {
+    guidance: bound(SAMPLER_BOUNDS.guidance),
+    temperature: bound(SAMPLER_BOUNDS.temperature),
+    steps: bound(SAMPLER_BOUNDS.steps),
+  },
+} as const satisfies ObjectSchema<SamplerOverrides>;
+
+const optionalPath = { type: 'string', optional: true, nullable: true } as const;
+
+// The fine-tuning budget within the bounds of the diffill.finetuneSteps / diffill.finetuneMinutes settings.
+const finetuneParams = {
+  type: 'object',
+  properties: {
+    workspace: optionalPath,
+    storageDir: optionalPath,
+    python: optionalPath,
+    steps: bound(SETTING_BOUNDS.finetuneSteps),
+    minutes: bound(SETTING_BOUNDS.finetuneMinutes),
+    device: { type: 'string', enum: ['auto', 'cpu', 'cuda'], optional: true, nullable: true },
+    facts: optionalPath,
+    filesExclude: {
+      type: 'object',
+      properties: {},
+      values: { type: 'anyOf', anyOf: [{ type: 'boolean' }, { type: 'object', properties: { when: STRING } }] },
+      optional: true,
+      nullable: true,
+    },
+    batchSize: bound({ min: 1, max: 65_536, integer: true }),
+  },
+} as const satisfies ObjectSchema<FinetuneParams>;
+
+const usePreviousModelParams = {
+  type: 'object',
+  nullable: true,
+  properties: { workspace: optionalPath, storageDir: optionalPath },
+} as const satisfies ObjectSchema<UsePreviousModelParams>;
+
+/** The params of every request and notification the server handles, by method. */
+export const PARAMS_SCHEMAS: Readonly<Record<string, Schema>> = {
+  // The fields of initialize the server reads; processId and rootUri may be null as the LSP says.
+  initialize: {
+    type: 'object',
+    properties: {
+      processId: { type: 'integer', minimum: -(2 ** 31), maximum: 2 ** 31 - 1, optional: true, nullable: true },
+      rootUri: { ...STRING, optional: true, nullable: true },
+      rootPath: { ...STRING, optional: true, nullable: true },
+      capabilities: { type: 'object', properties: {} },
+      workspaceFolders: { ...WORKSPACE_FOLDERS, optional: true, nullable: true },
+      initializationOptions: { type: 'any', optional: true },
+    },
+  },
+  shutdown: { type: 'any', optional: true },
+  'textDocument/inlineCompletion': {
+    type: 'object',
+    properties: {
+      textDocument: TEXT_DOCUMENT,
+      position: POSITION,
+      context: { type: 'object', properties: { triggerKind: { type: 'integer', minimum: 1, maximum: 2 } } },
+    },
+  },
+  'textDocument/didOpen': {
+    type: 'object',
+    properties: {
+      textDocument: { type: 'object', properties: { uri: STRING, languageId: STRING, version: { type: 'integer', minimum: -(2 ** 31), maximum: 2 ** 31 - 1 }, text: STRING } },
+    },
+  },
+  'textDocument/didChange': {
+    type: 'object',
+    properties: {
+      textDocument: { type: 'object', properties: { uri: STRING, version: { type: 'integer', minimum: -(2 ** 31), maximum: 2 ** 31 - 1 } } },
+      contentChanges: {
+        type: 'array',
+        maxItems: 1_000_000,
+        items: { type: 'object', properties: { text: STRING, range: { ...RANGE, optional: true } } },
+      },
+    },
+  },
+  'textDocument/didClose': { type: 'object', properties: { textDocument: TEXT_DOCUMENT } },
+  'workspace/didChangeWorkspaceFolders': {
+    type: 'object',
+    properties: { event: { type: 'object', properties: { added: WORKSPACE_FOLDERS, removed: WORKSPACE_FOLDERS } } },
+  },
+  '$/cancelRequest': { type: 'object', properties: { id: { type: 'anyOf', anyOf: [{ type: 'integer', minimum: -(2 ** 53), maximum: 2 ** 53 }, STRING] } } },
+  [FillBlanksRequest.method]: fillBlanksParams,
+  [WriteBeforeRequest.method]: writeBeforeParams,
+  [SetSamplerOptionsRequest.method]: samplerOverrides,
+  [FinetuneRequest.method]: finetuneParams,
+  [FinetuneCancelRequest.method]: { type: 'object', properties: {}, nullable: true },
+  [UsePreviousModelRequest.method]: usePreviousModelParams,
+};

@@ -1,10 +1,10 @@
 // `diffill lsp`: the language server, over stdio (any LSP editor) or Node IPC (the VS Code
 // extension). The model loads lazily on the first request, so starting the server is instant.
 import { resolve } from 'node:path';
-import { createConnection, IPCMessageReader, IPCMessageWriter, StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver/node';
 import { type Command, UsageError } from '../command';
 import { loadEngine } from '../lsp/engine-adapter';
-import { startServer } from '../lsp/server';
+import { startServer, type DiffillServer } from '../lsp/server';
+import { createServerConnection } from '../lsp/transport';
 
 const usage = `Usage: diffill lsp (--stdio | --node-ipc) [--model DIR] [--python PATH]
 
@@ -68,15 +68,21 @@ export const command: Command = {
       console.log = console.error;
       console.info = console.error;
     }
-    const connection =
-      args.transport === 'stdio'
-        ? createConnection(new StreamMessageReader(process.stdin), new StreamMessageWriter(process.stdout))
-        : createConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
+    // When the client goes away without `exit` (an editor that crashed closes our stdin), the server
+    // ends too instead of living on as an orphan holding its model.
+    let server: DiffillServer | null = null;
+    const { connection } = createServerConnection(args.transport === 'stdio' ? { input: process.stdin, output: process.stdout } : 'ipc', {
+      onClientGone: (shutdown) => {
+        process.stderr.write(`diffill lsp: the client closed the connection${shutdown ? '' : ' without shutdown'}; exiting\n`);
+        server?.stop();
+        process.exit(shutdown ? 0 : 1);
+      },
+    });
     // A stray rejected promise must not take the server (and every open editor's completions) down.
     process.on('unhandledRejection', (reason) => {
       connection.console.error(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`);
     });
-    startServer(connection, {
+    server = startServer(connection, {
       // Bundled as dist/cli.js, so the shipped model sits at ../models/default.
       defaultModelDir: args.model ?? resolve(__dirname, '..', 'models', 'default'),
       loader: loadEngine,

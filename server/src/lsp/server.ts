@@ -56,6 +56,8 @@ export interface DiffillServer {
   readonly host: ModelHost;
   /** The model served when diffill.modelPath is empty (the workspace's active fine-tune, else the shipped one). */
   readonly defaultModelDir: string;
+  /** The client is gone: stops a fine-tuning job, so no trainer outlives the server. */
+  stop(): void;
 }
 
 /** Sent by the VS Code client in initializationOptions.finetune; other editors may pass it too. */
@@ -281,5 +283,6 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
     get defaultModelDir() {
       return defaultModelDir;
     },
+    stop: () => void finetuneJob.cancel(),
   };
 }
