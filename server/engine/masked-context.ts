@@ -5,7 +5,9 @@
 // length L alone, not on the text. One forward per length serves every later request of that length
 // (an LRU of a few lengths), which takes the second full pass out of guided decoding; the request's own
 // context positions are then gathered from it. The first span step against this cache is exact (span
-// ids unchanged), like any cached step.
+// ids unchanged), as is the first step of any cached path; later steps are not: the context keys and
+// values stay those of an all-[MASK] span while the span fills, an approximation of full recompute
+// whose drift docs/benchmarks.md measures.
 import type { KvCache, Model } from './model';
 
 /** Distinct canvas lengths remembered per model (each costs 2 * layers * L * d_model floats). */
