@@ -64,6 +64,12 @@ export interface RequestControl {
   group?: string;
   /** Abort every older queued or running request of the same group before this one runs. */
   preempt?: boolean;
+  /**
+   * Run before every queued request that is not urgent, and take the session from a running one at its
+   * next forward (it resumes afterwards, where it was): ghost text is not kept waiting behind a long
+   * Fill Blanks.
+   */
+  urgent?: boolean;
 }
 
 /** How a gap's edges and its answer are fitted to the document (heal.ts, scope.ts). */

@@ -10,6 +10,7 @@
 import type { SamplerOptions } from './api';
 import { createDenoiser } from './denoiser';
 import { throwIfAborted } from './errors';
+import { checkpoint } from './scheduler';
 import type { Model } from './model';
 import { Prng } from './prng';
 import { allowedNext, isBlanks } from './heal';
@@ -167,6 +168,9 @@ export async function sample(
     const stepsLeft = Math.max(1, maxSteps - step);
     // Re-masking needs the current probability of earlier commits, so it gathers the whole span.
     const gathered = options.remask > 0 ? spanPositions.filter((p) => ids[p] !== pad) : masked;
+    // Urgent work waiting for the session (ghost text) runs here, between two forwards of this request.
+    await checkpoint(signal);
+    throwIfAborted(signal);
     const logits = await denoiser.logits(ids, gathered, step);
     throwIfAborted(signal);
     const rowOf = new Map(gathered.map((p, i) => [p, i]));

@@ -1,19 +1,44 @@
-// Requests share one ONNX session, so they run one at a time, in arrival order. A request marked
-// `preempt` first aborts every older queued or running request of its group (a newer keystroke makes
-// the older completion useless); a running request stops at its next forward.
+// Requests share one ONNX session, so one runs at a time. A request marked `preempt` first aborts every
+// older queued or running request of its group (a newer keystroke makes the older completion useless);
+// a running request stops at its next forward.
+//
+// An `urgent` request (ghost text) runs before every queued one that is not, and takes the session from
+// a running one that is not at that request's next forward: the sampler waits at `checkpoint` before
+// each forward, so a long Fill Blanks pauses there, the completion runs, and the Fill Blanks resumes
+// where it was (its canvas and K/V cache are its own; the session keeps no state between forwards).
+// Otherwise requests run in arrival order.
 import type { RequestControl } from './api';
 import { AbortError } from './errors';
 
 interface Job {
   group: string | undefined;
+  urgent: boolean;
   controller: AbortController;
   start: () => void;
   fail: (err: unknown) => void;
+  /** Set while the job waits at a checkpoint for the session to come back. */
+  resume: ((err?: unknown) => void) | null;
+}
+
+/** The turn of the request a signal belongs to (see `checkpoint`). */
+const turns = new WeakMap<AbortSignal, { scheduler: Scheduler; job: Job }>();
+
+/**
+ * A point between two forwards where the request of `signal` gives the session to urgent work that
+ * is waiting, and gets it back once that is done. Resolves at once when nothing is waiting or the
+ * signal belongs to no scheduler (a direct call of the sampler); rejects when the request is
+ * cancelled while it waits.
+ */
+export function checkpoint(signal: AbortSignal | undefined): Promise<void> {
+  const turn = signal !== undefined ? turns.get(signal) : undefined;
+  return turn === undefined ? Promise.resolve() : turn.scheduler.yieldTo(turn.job);
 }
 
 export class Scheduler {
   private readonly queue: Job[] = [];
   private running: Job | null = null;
+  /** The request that gave the session to urgent work; it resumes before any queued request that is not urgent. */
+  private paused: Job | null = null;
   private closed = false;
 
   /** Runs `work` when its turn comes; its signal fires on the caller's abort or on pre-emption. */
@@ -24,12 +49,15 @@ export class Scheduler {
       const controller = new AbortController();
       const job: Job = {
         group: control.group,
+        urgent: control.urgent === true,
         controller,
         fail: reject,
+        resume: null,
         start: () => {
           work(controller.signal).then(resolve, reject).finally(() => {
             control.signal?.removeEventListener('abort', onAbort);
-            this.running = null;
+            if (this.running === job) this.running = null;
+            if (this.paused === job) this.paused = null;
             this.pump();
           });
         },
@@ -40,6 +68,7 @@ export class Scheduler {
         return;
       }
       control.signal?.addEventListener('abort', onAbort, { once: true });
+      turns.set(controller.signal, { scheduler: this, job });
       this.queue.push(job);
       this.pump();
     });
@@ -48,16 +77,35 @@ export class Scheduler {
   /** Aborts every queued and running request (used on dispose). */
   close(): void {
     this.closed = true;
-    for (const job of [...this.queue, ...(this.running ? [this.running] : [])]) this.cancel(job, new AbortError('the engine was disposed'));
+    for (const job of this.jobs()) this.cancel(job, new AbortError('the engine was disposed'));
   }
 
   /** Settles once nothing runs (the running request has seen its abort). */
   async idle(): Promise<void> {
-    while (this.running !== null || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    while (this.running !== null || this.paused !== null || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** See `checkpoint`. */
+  yieldTo(job: Job): Promise<void> {
+    if (this.running !== job || job.urgent || !this.queue.some((j) => j.urgent)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      job.resume = (err) => {
+        job.resume = null;
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      this.paused = job;
+      this.running = null;
+      this.pump();
+    });
+  }
+
+  private jobs(): Job[] {
+    return [...this.queue, ...(this.running ? [this.running] : []), ...(this.paused ? [this.paused] : [])];
   }
 
   private preempt(group: string): void {
-    for (const job of [...this.queue, ...(this.running ? [this.running] : [])]) {
+    for (const job of this.jobs()) {
       if (job.group === group) this.cancel(job, new AbortError('pre-empted by a newer request'));
     }
   }
@@ -69,11 +117,31 @@ export class Scheduler {
       job.fail(reason);
     } else if (this.running === job) {
       job.controller.abort(reason);
+    } else if (this.paused === job) {
+      // It holds no session while it waits: it unwinds at once, and the next request may start.
+      job.controller.abort(reason);
+      this.paused = null;
+      job.resume?.(reason);
+      this.pump();
     }
   }
 
   private pump(): void {
     if (this.running !== null) return;
+    const urgent = this.queue.findIndex((j) => j.urgent);
+    if (urgent !== -1) {
+      const [next] = this.queue.splice(urgent, 1);
+      this.running = next!;
+      next!.start();
+      return;
+    }
+    if (this.paused !== null) {
+      const job = this.paused;
+      this.paused = null;
+      this.running = job;
+      job.resume!();
+      return;
+    }
     const next = this.queue.shift();
     if (next === undefined) return;
     this.running = next;

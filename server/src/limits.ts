@@ -41,10 +41,12 @@ export const SETTING_BOUNDS = Object.freeze({
 /**
  * Sampler values a client may set for a session (`diffill/setSamplerOptions`) and the command line
  * may pass. Guidance is a setting, so its bound is the schema's; temperature and steps have no
- * setting, and these caps keep one request's cost within what an editor can wait for.
+ * setting, and these caps keep one request's cost within what an editor can wait for. Steps: at most
+ * the `diffill.maxTokens` maximum, one token per forward for the longest answer the settings allow
+ * (more only adds forwards, paid per step and per answer length Fill Blanks tries).
  */
 export const SAMPLER_BOUNDS = Object.freeze({
   guidance: SETTING_BOUNDS.guidance,
   temperature: Object.freeze({ min: 0, max: 5, integer: false }) as Bound,
-  steps: Object.freeze({ min: 1, max: 1024, integer: true }) as Bound,
+  steps: Object.freeze({ min: 1, max: SETTING_BOUNDS.maxTokens.max, integer: true }) as Bound,
 });

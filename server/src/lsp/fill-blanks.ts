@@ -2,14 +2,14 @@
 // writes all gaps jointly, each seeing the others' context) and answers with a WorkspaceEdit that
 // the editor previews before applying.
 import { TextDocumentEdit, type CancellationToken, type TextEdit } from 'vscode-languageserver';
-import type { FillBlanksParams, FillBlanksResult, FilledBlank } from '../protocol';
+import { REQUEST_LIMITS, type FillBlanksParams, type FillBlanksResult, type FilledBlank } from '../protocol';
 import { resolveBlanks } from './blanks';
 import { abortSignalFor } from './cancellation';
 import { noteContextCut } from './context-limit';
 import { requireDocument } from './document-guard';
 import type { HandlerContext } from './handler-context';
 import { isMidLine } from './postprocess';
-import { toResponseError } from './request-errors';
+import { InvalidRequestError, toResponseError } from './request-errors';
 import { engineSampler } from './sampler-options';
 
 /** Fill blanks and write-before get more room than a ghost-text completion. */
@@ -20,6 +20,10 @@ export async function fillBlanks(ctx: HandlerContext, params: FillBlanksParams, 
   try {
     const doc = requireDocument(ctx.documents, params.textDocument.uri);
     const blanks = resolveBlanks(doc, params.ranges);
+    // Explicit ranges are capped by the params schema; the document's own ___ runs are counted here.
+    if (blanks.length > REQUEST_LIMITS.blanks) {
+      throw new InvalidRequestError(`the document has ${blanks.length} blanks (runs of ___); one Fill Blanks fills at most ${REQUEST_LIMITS.blanks}: select the ones to fill`);
+    }
     const uri = doc.uri;
     const version = doc.version;
     if (blanks.length === 0) {

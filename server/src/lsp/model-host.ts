@@ -1,12 +1,28 @@
 // Owns the engine: loads the model lazily on first use, unloads it when completions are disabled or
-// the model settings change, and runs one model request at a time. A newer inline completion
-// pre-empts (aborts) an older one; an explicit command pre-empts inline work but is never pre-empted
-// itself. A load failure becomes an `error` status, never an exception that escapes a handler.
+// the model settings change, and runs model requests in two lanes. Commands (Fill Blanks, Write What
+// Comes Before) run one after another; inline completions (ghost text) run beside them as the
+// engine's urgent requests, which take the session between two forwards of a running command, so a
+// long command never keeps ghost text waiting. A newer inline completion pre-empts (aborts) an older
+// one; an explicit command pre-empts inline work but is never pre-empted itself. Every request has a
+// time limit (REQUEST_LIMITS). A load failure becomes an `error` status, never an exception that
+// escapes a handler.
+import { REQUEST_LIMITS } from '../protocol';
 import { describeError, type Logger } from './logger';
 import type { EngineLoader, InfillEngine } from './engine-adapter';
 import type { StatusReporter } from './status';
 
 export type Lane = 'inline' | 'command';
+
+/** Wall-clock limit of one request per lane, in ms. */
+export type TimeLimits = Record<Lane, number>;
+
+/** A request ran past its time limit and was stopped; the message is for the user. */
+export class RequestTimeoutError extends Error {
+  override readonly name = 'RequestTimeoutError';
+  constructor(readonly limitMs: number) {
+    super(`it ran longer than the limit of ${limitMs / 1000} s for one request and was stopped (fewer blanks or fewer steps make it faster)`);
+  }
+}
 
 /** The model could not be loaded; the message is for the user. */
 export class ModelLoadError extends Error {
@@ -39,16 +55,22 @@ export class ModelHost {
   private loading: Promise<InfillEngine> | null = null;
   /** The last failed load; not retried until the model settings change (no retry storm per keystroke). */
   private failure: ModelLoadError | null = null;
-  /** Serialises engine calls: one ONNX session, one request at a time. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** The last request of each lane: a lane runs its requests one after another. */
+  private readonly lanes: Record<Lane, Promise<unknown>> = { inline: Promise.resolve(), command: Promise.resolve() };
+  /** Requests holding the engine now (at most one per lane). */
+  private active = 0;
   private inlineController: AbortController | null = null;
   private disposed = false;
+  private readonly limits: TimeLimits;
 
   constructor(
     private readonly loader: EngineLoader,
     private readonly status: StatusReporter,
     private readonly log: Logger,
-  ) {}
+    limits: Partial<TimeLimits> = {},
+  ) {
+    this.limits = { inline: REQUEST_LIMITS.inlineMs, command: REQUEST_LIMITS.commandMs, ...limits };
+  }
 
   get loaded(): boolean {
     return this.engine !== null;
@@ -69,7 +91,8 @@ export class ModelHost {
 
   /**
    * Runs `task` with the engine. `signal` is the caller's cancellation; the task receives a signal
-   * that also fires when a newer inline request pre-empts this one.
+   * that also fires when a newer inline request pre-empts this one, or when the request runs past its
+   * lane's time limit (it then fails with RequestTimeoutError).
    */
   async run<T>(lane: Lane, signal: AbortSignal, task: (engine: InfillEngine, signal: AbortSignal) => Promise<T>): Promise<T> {
     const controller = new AbortController();
@@ -80,29 +103,49 @@ export class ModelHost {
     this.inlineController?.abort(new PreemptedError());
     if (lane === 'inline') this.inlineController = controller;
 
-    const previous = this.queue;
+    const previous = this.lanes[lane];
     let release!: () => void;
-    this.queue = new Promise<void>((resolve) => (release = resolve));
+    this.lanes[lane] = new Promise<void>((resolve) => (release = resolve));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
     try {
       await previous;
       if (controller.signal.aborted) throw new PreemptedError();
+      // The clock starts with the request's turn in its lane (a load of the model included).
+      const limitMs = this.limits[lane];
+      timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort(new RequestTimeoutError(limitMs));
+      }, limitMs);
       const engine = await this.acquire();
       if (controller.signal.aborted) throw new PreemptedError();
+      this.active++;
       this.status.update({ state: 'busy' });
       const started = performance.now();
       try {
-        const result = await task(engine, controller.signal);
-        this.status.update({ state: 'ready', lastLatencyMs: Math.round(performance.now() - started) });
+        const result = await task(lane === 'inline' ? urgent(engine) : engine, controller.signal);
+        this.status.update({ state: this.active > 1 ? 'busy' : 'ready', lastLatencyMs: Math.round(performance.now() - started) });
         return result;
       } catch (err) {
-        if (!this.disposed && this.engine !== null) this.status.update({ state: 'ready' });
+        if (!this.disposed && this.engine !== null) this.status.update({ state: this.active > 1 ? 'busy' : 'ready' });
         throw err;
+      } finally {
+        this.active--;
       }
+    } catch (err) {
+      if (timedOut) throw new RequestTimeoutError(this.limits[lane]);
+      throw err;
     } finally {
+      clearTimeout(timer);
       signal.removeEventListener('abort', forward);
       if (this.inlineController === controller) this.inlineController = null;
       release();
     }
+  }
+
+  /** Settles once every request started so far has finished with the engine. */
+  private async settled(): Promise<void> {
+    await Promise.all(Object.values(this.lanes).map((p) => p.catch(() => undefined)));
   }
 
   /** The model directory in use (configured or swapped in), if any. */
@@ -133,7 +176,7 @@ export class ModelHost {
     this.status.update({ state: 'ready', model: next.name });
     if (old !== null) {
       // Every request queued before this point may run with `old`; later ones get `next`.
-      await this.queue.catch(() => undefined);
+      await this.settled();
       try {
         await old.dispose();
         this.log.info(`model ${old.name} unloaded after the swap`);
@@ -153,7 +196,7 @@ export class ModelHost {
     this.engine = null;
     if (engine !== null) {
       // Wait for a running request to finish with the session before disposing it.
-      await this.queue.catch(() => undefined);
+      await this.settled();
       try {
         await engine.dispose();
         this.log.info(`model ${engine.name} unloaded`);
@@ -203,4 +246,15 @@ export class ModelHost {
       throw failure;
     }
   }
+}
+
+/** The engine with every request marked urgent (ghost text: see the engine's scheduler). */
+function urgent(engine: InfillEngine): InfillEngine {
+  return {
+    name: engine.name,
+    infill: (request) => engine.infill({ ...request, urgent: true }),
+    fill: (request) => engine.fill({ ...request, urgent: true }),
+    before: (request) => engine.before({ ...request, urgent: true }),
+    dispose: () => engine.dispose(),
+  };
 }

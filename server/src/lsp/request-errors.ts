@@ -3,7 +3,7 @@
 import { ErrorCodes, LSPErrorCodes, ResponseError } from 'vscode-languageserver';
 import { isAbortError } from './engine-adapter';
 import { describeError, type Logger } from './logger';
-import { ModelLoadError } from './model-host';
+import { ModelLoadError, RequestTimeoutError } from './model-host';
 
 /** An invalid request (unknown document, bad range...): answered as InvalidParams. */
 export class InvalidRequestError extends Error {
@@ -15,6 +15,10 @@ const INVALID_PARAMS = new Set(['InvalidRequestError', 'BlankRangeError', 'Sampl
 export function toResponseError(what: string, err: unknown, log: Logger): ResponseError<void> {
   if (isAbortError(err)) return new ResponseError(LSPErrorCodes.RequestCancelled, `${what} was cancelled`);
   if (err instanceof ModelLoadError) return new ResponseError(ErrorCodes.InternalError, err.message);
+  if (err instanceof RequestTimeoutError) {
+    log.warn(`${what}: ${err.message}`);
+    return new ResponseError(LSPErrorCodes.RequestFailed, `${what}: ${err.message}`);
+  }
   if (err instanceof Error && INVALID_PARAMS.has(err.name)) {
     return new ResponseError(ErrorCodes.InvalidParams, `${what}: ${err.message}`);
   }

@@ -1,6 +1,7 @@
 // Sampler values in force: the configured settings, overridden for this session by
 // `diffill/setSamplerOptions` (the guidance quick pick, or a Neovim user command).
 import type { SamplerOptions } from '../../engine/api';
+import { SAMPLER_BOUNDS } from '../limits';
 import type { EffectiveSamplerOptions, SamplerOverrides } from '../protocol';
 import type { Settings } from './settings';
 
@@ -9,11 +10,6 @@ export class SamplerOptionsError extends Error {
   override readonly name = 'SamplerOptionsError';
 }
 
-const LIMITS = {
-  guidance: [0, 5],
-  temperature: [0, 5],
-  steps: [1, 1024],
-} as const;
 
 export class SamplerState {
   private overrides: { guidance: number | null; temperature: number | null; steps: number | null } = {
@@ -32,9 +28,10 @@ export class SamplerState {
         next[key] = null;
         continue;
       }
-      const [lo, hi] = LIMITS[key];
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < lo || value > hi || (key === 'steps' && !Number.isInteger(value))) {
-        throw new SamplerOptionsError(`${key} must be ${key === 'steps' ? 'an integer' : 'a number'} in [${lo}, ${hi}], got ${JSON.stringify(value)}`);
+      // The server's protocol guard checks the same bounds first; this keeps direct callers honest.
+      const { min, max, integer } = SAMPLER_BOUNDS[key];
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+        throw new SamplerOptionsError(`${key} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${JSON.stringify(value)}`);
       }
       next[key] = value;
     }

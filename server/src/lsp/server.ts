@@ -32,7 +32,7 @@ import { activeStoreModel, FinetuneJob } from './finetune-job';
 import type { HandlerContext } from './handler-context';
 import { InlineCompletionHandler } from './inline-completion';
 import { describeError, type Logger } from './logger';
-import { ModelHost } from './model-host';
+import { ModelHost, type TimeLimits } from './model-host';
 import { toResponseError } from './request-errors';
 import { SamplerState } from './sampler-options';
 import { DEFAULT_SETTINGS, parseSettings, type Settings } from './settings';
@@ -48,6 +48,8 @@ export interface ServerOptions {
   version: string;
   /** Python interpreter for fine-tuning from the server's command line (`--python`); requests may name their own. */
   python?: string | undefined;
+  /** Time limits of one request per lane (default REQUEST_LIMITS; tests set short ones). */
+  timeLimits?: Partial<TimeLimits>;
 }
 
 export interface DiffillServer {
@@ -74,7 +76,7 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
   };
   const documents = new TextDocuments(TextDocument);
   const status = new StatusReporter((s) => void connection.sendNotification(StatusNotification, s).catch(() => undefined));
-  const host = new ModelHost(options.loader, status, log);
+  const host = new ModelHost(options.loader, status, log, options.timeLimits);
   const sampler = new SamplerState();
   let settings: Settings = { ...DEFAULT_SETTINGS };
   const ctx: HandlerContext = { documents, host, settings: () => settings, sampler, log };
