@@ -49,7 +49,7 @@ test('a context setting beyond the model is cut, and the log says to what, once'
   const room = contextRoom(maxPosition, 8);
   assert.equal(room, maxPosition - 2 - 8, 'BOS, EOS and the 8-token gap come out of max_position');
   const cut = (await warningsWith({ maxTokens: 8, contextTokens: 1024 })).filter((w) => /contextTokens/.test(w));
-  assert.deepEqual(cut, [`diffill.contextTokens is 1024, but the model default reads ${maxPosition} tokens in all: an inline completion (8 tokens) sees at most ${room} tokens of context`]);
+  assert.deepEqual(cut, [`diffill.contextTokens is 1024, but the model default reads ${maxPosition} tokens in all: an inline completion (8 tokens) gets at most ${room} tokens of context`]);
   const fits = (await warningsWith({ maxTokens: 8, contextTokens: room })).filter((w) => /contextTokens/.test(w));
   assert.deepEqual(fits, []);
 });

@@ -27,7 +27,7 @@ export function noteContextCut(log: Logger, engine: InfillEngine, contextTokens:
   seen.add(key);
   const message =
     `diffill.contextTokens is ${contextTokens}, but the model ${engine.name} reads ${engine.maxPosition} tokens in all: ` +
-    `${what} (${gapTokens} tokens) sees at most ${room} tokens of context`;
+    `${what} (${gapTokens} tokens) gets at most ${room} tokens of context`;
   log.warn(message);
   return message;
 }
