@@ -1,6 +1,6 @@
 // `diffill.contextTokens` asks for so many tokens of text around the gap, but a model reads at most its
 // max_position tokens in all: the gap's own canvas and BOS/EOS come out of the same room. The engine
-// quietly takes what fits (server/engine/canvas.ts); this says so in the log, once per loaded model and
+// quietly takes what fits (server/engine/canvas.ts); this says so in the log, once per model and
 // setting, so that a user who asked for 1024 tokens of context learns that the shipped model sees 478.
 import type { InfillEngine } from './engine-adapter';
 import type { Logger } from './logger';
@@ -10,7 +10,8 @@ export function contextRoom(maxPosition: number, gapTokens: number): number {
   return Math.max(0, maxPosition - 2 - gapTokens);
 }
 
-const told = new WeakMap<InfillEngine, Set<string>>();
+/** What was told, by model name, size, request kind and setting (engines may be wrapped per request). */
+const told = new Set<string>();
 
 /**
  * Logs one warning when the setting asks for more context than the engine's model can take beside a
@@ -20,11 +21,9 @@ export function noteContextCut(log: Logger, engine: InfillEngine, contextTokens:
   if (engine.maxPosition === undefined) return null;
   const room = contextRoom(engine.maxPosition, gapTokens);
   if (contextTokens <= room) return null;
-  let seen = told.get(engine);
-  if (seen === undefined) told.set(engine, (seen = new Set()));
-  const key = `${what}:${contextTokens}:${room}`;
-  if (seen.has(key)) return null;
-  seen.add(key);
+  const key = `${engine.name}:${engine.maxPosition}:${what}:${contextTokens}:${room}`;
+  if (told.has(key)) return null;
+  told.add(key);
   const message =
     `diffill.contextTokens is ${contextTokens}, but the model ${engine.name} reads ${engine.maxPosition} tokens in all: ` +
     `${what} (${gapTokens} tokens) gets at most ${room} tokens of context`;

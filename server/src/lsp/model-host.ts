@@ -252,6 +252,7 @@ export class ModelHost {
 function urgent(engine: InfillEngine): InfillEngine {
   return {
     name: engine.name,
+    maxPosition: engine.maxPosition,
     infill: (request) => engine.infill({ ...request, urgent: true }),
     fill: (request) => engine.fill({ ...request, urgent: true }),
     before: (request) => engine.before({ ...request, urgent: true }),
