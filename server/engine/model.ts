@@ -181,6 +181,14 @@ export async function openModel(dir: string, options: LoadOptions = {}): Promise
       executionMode: 'sequential',
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
+      // No memory patterns: with them ONNX Runtime plans one block per distinct set of input shapes,
+      // keeps every plan for the session's life (its pattern cache has no bound) and carves each
+      // plan's block from the CPU arena. Nearly every request brings new shapes (canvas, span and
+      // context lengths), so the server's memory grew with every request: +36 MB over 1,500
+      // forwards of varied shapes, flat without (docs/benchmarks.md, memory). Without patterns each
+      // tensor comes from the arena on its own, which reuses the space across shapes; measured no
+      // slower, with the same answers.
+      enableMemPattern: false,
       extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
     });
   } catch (err) {
