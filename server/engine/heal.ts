@@ -19,6 +19,7 @@
 // it, and it is added to the answer afterwards. Other suffix starts (mid-identifier) are left as they
 // are: constraining how an answer of unknown length ends needs a different sampler.
 import type { TextCodec } from './codec';
+import { BoundedMap } from './bounded-map';
 
 /** Longest text taken off the prefix: longer pieces (a long identifier, a long run of blanks) stay. */
 const MAX_REMOVED_BYTES = 48;
@@ -110,8 +111,18 @@ interface Allowed {
   ok: Uint8Array;
 }
 
-const allowedMemo = new WeakMap<TextCodec, Map<string, Allowed>>();
-const MEMO_SIZE = 512;
+const allowedMemo = new WeakMap<TextCodec, BoundedMap<string, Allowed>>();
+/**
+ * Bytes of masks remembered per tokenizer (one byte per id each): 128 masks for an 8,192-id
+ * vocabulary. Computing one is a pass over the vocabulary, well under a millisecond; 512 masks of
+ * any size held 4 MB at 8,192 ids (16 MB at 32,768) once a session had healed 512 different texts.
+ */
+export const ALLOWED_MEMO_BYTES = 1 << 20;
+
+/** Masks in the memo of `codec`: at most ALLOWED_MEMO_BYTES / vocabulary size (16 for a huge vocabulary). */
+export function allowedMemoSize(codec: TextCodec): number {
+  return allowedMemo.get(codec)?.size ?? 0;
+}
 
 /**
  * Which tokens may take the next healed position when `rem` (UTF-8) is still to be spelt out: a token
@@ -124,7 +135,7 @@ export function allowedNext(codec: TextCodec, vocabSize: number, rem: Uint8Array
   const key = `${blanksOnly ? 'b' : 'a'}:${Array.from(rem).join(',')}`;
   let memo = allowedMemo.get(codec);
   if (memo === undefined) {
-    memo = new Map();
+    memo = new BoundedMap(Math.max(16, Math.floor(ALLOWED_MEMO_BYTES / Math.max(1, vocabSize))));
     allowedMemo.set(codec, memo);
   }
   const hit = memo.get(key);
@@ -149,7 +160,6 @@ export function allowedNext(codec: TextCodec, vocabSize: number, rem: Uint8Array
     }
   }
   memo.set(key, { ok });
-  if (memo.size > MEMO_SIZE) memo.delete(memo.keys().next().value!);
   return ok;
 }
 

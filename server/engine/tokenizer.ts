@@ -41,6 +41,7 @@
 import * as fs from 'node:fs';
 import * as hf from '@huggingface/tokenizers';
 import { jsonSyntaxProblem } from './errors';
+import { BoundedMap } from './bounded-map';
 
 // The package's .d.ts files re-export with extensionless ESM paths that NodeNext resolution cannot
 // follow, so the class we use is typed here by hand (the runtime export exists in both builds).
@@ -128,7 +129,12 @@ class MergeHeap {
 const POS_SPAN = 2 ** 32;
 const MAX_MERGES = 2 ** 20; // keeps rank * 2^32 + pos below 2^53 (exact in a double)
 const CACHE_MAX_CHARS = 64;
-const CACHE_MAX_ENTRIES = 50_000;
+/**
+ * Pieces remembered (the oldest out): about 300 bytes each, so under 3 MB. The server
+ * re-encodes the few kilobytes around the cursor on every keystroke, whose pieces stay in; a bound
+ * of 50,000 that was cleared when full held up to 15 MB and grew all through a long session.
+ */
+export const PIECE_CACHE_ENTRIES = 8192;
 
 export class Tokenizer {
   /** Number of ids (the embedding rows a model needs): highest id + 1. */
@@ -147,9 +153,14 @@ export class Tokenizer {
   private readonly mergeResult: Int32Array;
   private readonly ignoreMerges: boolean;
   private readonly tokenBytesCache: (Uint8Array | undefined)[];
-  private readonly pieceCache = new Map<string, Uint32Array>();
+  private readonly pieceCache = new BoundedMap<string, Uint32Array>(PIECE_CACHE_ENTRIES);
   private readonly heap = new MergeHeap();
   private readonly utf8 = new TextEncoder();
+
+  /** Pieces in the encoding memo (at most PIECE_CACHE_ENTRIES). */
+  get cachedPieces(): number {
+    return this.pieceCache.size;
+  }
 
   /** Loads a tokenizer.json file. */
   static fromFile(path: string): Tokenizer {
@@ -375,10 +386,7 @@ export class Tokenizer {
     const whole = this.ignoreMerges ? this.vocab.get(byteLevelString(bytes)) : undefined;
     if (whole !== undefined) ids = Uint32Array.of(whole);
     else ids = this.bpe(bytes);
-    if (cacheable) {
-      if (this.pieceCache.size >= CACHE_MAX_ENTRIES) this.pieceCache.clear();
-      this.pieceCache.set(piece, ids);
-    }
+    if (cacheable) this.pieceCache.set(piece, ids);
     return ids;
   }
 
