@@ -28,6 +28,9 @@ function help(): string {
     ...lines,
     '',
     'Run `diffill <command> --help` for the options of one command.',
+    '',
+    'Exit status: 0 done, 1 the command failed (a file, the model or the trainer), 2 the command line',
+    'is wrong (an unknown option, a value out of range), 130 stopped with Ctrl-C.',
   ].join('\n');
 }
 
@@ -35,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(help() + '\n');
-    return name === undefined ? 1 : 0;
+    return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-v') {
     process.stdout.write(`${VERSION}\n`);
@@ -43,8 +46,17 @@ async function main(argv: string[]): Promise<number> {
   }
   const entry = commands.find(([n]) => n === name);
   if (entry === undefined) {
-    process.stderr.write(`diffill: unknown command '${name}'\n\n${help()}\n`);
+    process.stderr.write(`diffill: unknown command '${name}' (see diffill --help)\n`);
     return 2;
+  }
+  if (name !== 'lsp') {
+    // An error event nobody listens for (a stream, a child process) would print Node's stack trace;
+    // a command reports it in one line instead. The language server keeps Node's default: its
+    // stderr is the editor's log, where the trace helps.
+    process.on('uncaughtException', (err) => {
+      report(err);
+      process.exit(process.exitCode);
+    });
   }
   const command = await entry[2]();
   if (rest.includes('--help') || rest.includes('-h')) {
@@ -54,6 +66,26 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
+/** Prints an error in one line (the stack only with DIFFILL_DEBUG set) and sets the exit status. */
+function report(err: unknown): void {
+  const debug = Boolean(process.env['DIFFILL_DEBUG']);
+  if (err instanceof UsageError) {
+    process.stderr.write(`diffill: ${err.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  process.exitCode = 1;
+  if (debug) {
+    process.stderr.write(`diffill: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  } else if (err instanceof Error && err.name !== 'Error') {
+    // Typed errors (CommandError, ModelError, TrainerError, ...) carry a message written for the user.
+    process.stderr.write(`diffill: ${err.message}\n`);
+  } else {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`diffill: ${message.split('\n')[0]} (an unexpected error; DIFFILL_DEBUG=1 shows where it happened)\n`);
+  }
+}
+
 declare const __DIFFILL_VERSION__: string | undefined;
 const VERSION = typeof __DIFFILL_VERSION__ === 'string' ? __DIFFILL_VERSION__ : '0.0.0-dev';
 
@@ -61,17 +93,5 @@ main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (err: unknown) => {
-    if (err instanceof UsageError) {
-      process.stderr.write(`diffill: ${err.message}\n`);
-      process.exitCode = 2;
-    } else if (err instanceof Error && err.name !== 'Error' && !process.env['DIFFILL_DEBUG']) {
-      // Typed errors (ModelError, TrainerError, ...) carry a message written for the user.
-      process.stderr.write(`diffill: ${err.message}\n`);
-      process.exitCode = 1;
-    } else {
-      process.stderr.write(`diffill: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 1;
-    }
-  },
+  report,
 );

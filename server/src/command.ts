@@ -10,7 +10,18 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-/** An error whose message is meant for the user as is (no stack trace printed). */
+/**
+ * The command line itself is wrong (an unknown flag, a value out of range, a missing argument): the
+ * message is shown as is and the exit status is 2.
+ */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/**
+ * The command line is well formed but the command cannot do it (a file missing or unwritable, a
+ * model directory already there): the message is shown as is and the exit status is 1.
+ */
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
 }

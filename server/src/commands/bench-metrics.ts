@@ -1,5 +1,6 @@
 // The bench's task type and metrics, shared by the in-process engine rows (bench.ts) and the
 // end-to-end language-server row (bench-lsp.ts) so that both score completions the same way.
+import { CommandError } from '../command';
 
 /** One line of test/bench/tasks.jsonl. */
 export interface Task {
@@ -43,4 +44,40 @@ export function percentile(xs: number[], q: number): number {
   const s = [...xs].sort((a, b) => a - b);
   const i = Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1));
   return s[i]!;
+}
+
+/** The fields a task line must have, with their JSON types (Task above). */
+const TASK_FIELDS = { task_id: 'string', kind: 'string', prompt: 'string', suffix: 'string', middle: 'string', max_tokens: 'number' } as const;
+
+/**
+ * Reads a JSON-lines task suite, checking every line's shape first, so a file of the wrong shape is
+ * named with its line and field before the model loads (and before a long run fails half-way).
+ */
+export function readTasks(file: string, text: string): Task[] {
+  const tasks: Task[] = [];
+  const lines = text.split('\n');
+  for (let n = 1; n <= lines.length; n++) {
+    const line = lines[n - 1]!;
+    if (line.trim() === '') continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (err) {
+      throw new CommandError(`${file} line ${n}: not JSON (${(err as Error).message})`);
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CommandError(`${file} line ${n}: expected a JSON object, got ${JSON.stringify(v).slice(0, 40)}`);
+    for (const [field, type] of Object.entries(TASK_FIELDS)) {
+      const value = (v as Record<string, unknown>)[field];
+      const ok = type === 'number' ? typeof value === 'number' && Number.isInteger(value) && value > 0 : typeof value === 'string';
+      if (!ok) {
+        throw new CommandError(
+          `${file} line ${n}: field "${field}" must be ${type === 'number' ? 'a positive integer' : 'a string'}, got ${value === undefined ? 'nothing' : JSON.stringify(value).slice(0, 40)} ` +
+            `(a task has ${Object.keys(TASK_FIELDS).join(', ')})`,
+        );
+      }
+    }
+    tasks.push(v as Task);
+  }
+  if (tasks.length === 0) throw new CommandError(`${file} holds no tasks`);
+  return tasks;
 }

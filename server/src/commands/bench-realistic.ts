@@ -9,14 +9,15 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { UsageError } from '../command';
+import { CommandError, UsageError } from '../command';
 import { packageRoot } from '../paths';
 import type { FitOptions, SamplerOptions } from '../../engine/api';
 import type { TextCodec } from '../../engine/codec';
 import { type Engine, loadModel } from '../../engine/index';
 import { checkParses, type ParseCheck } from './bench-parse';
 import { editSimilarity, percentile } from './bench-metrics';
-import { engineFlags, num, output, parseEngineArgs } from './engine-flags';
+import { checkWritableFile } from './args';
+import { engineFlags, output, parseEngineArgs, positiveIntFlag } from './engine-flags';
 
 export const REALISTIC_USAGE = `Usage: diffill bench --suite realistic [--limit N] [--kinds a,b] [--rows a,b] [--json OUT] [--markdown OUT]
                      [--answers] [--python PATH] [--suite-dir DIR] [--model DIR] [--threads T] [sampler flags]
@@ -87,24 +88,32 @@ export interface Suite {
 }
 
 function readJsonl<T>(file: string): T[] {
-  return readFileSync(file, 'utf8')
+  const out: T[] = [];
+  readFileSync(file, 'utf8')
     .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as T);
+    .forEach((line, i) => {
+      if (line.trim() === '') return;
+      try {
+        out.push(JSON.parse(line) as T);
+      } catch (err) {
+        throw new CommandError(`${file} line ${i + 1}: not JSON (${(err as Error).message})`);
+      }
+    });
+  return out;
 }
 
 export function loadSuite(dir: string): Suite {
   const docsFile = join(dir, 'docs.jsonl');
   const tasksFile = join(dir, 'tasks.jsonl');
   if (!existsSync(docsFile) || !existsSync(tasksFile)) {
-    throw new UsageError(`no realistic suite in ${dir} (make it with test/bench/extract-realistic.ts)`);
+    throw new CommandError(`no realistic suite in ${dir} (make it with test/bench/extract-realistic.ts)`);
   }
   const docs = readJsonl<SuiteDoc>(docsFile);
   const tasks = readJsonl<RealisticTask>(tasksFile);
   for (const t of tasks) {
     const d = docs[t.doc];
-    if (d === undefined || d.text.slice(0, t.doc_end).slice(t.start, t.end) !== t.reference) {
-      throw new Error(`${tasksFile}: task ${t.id} does not match its document (rebuild the suite)`);
+    if (d === undefined || typeof d.text !== 'string' || d.text.slice(0, t.doc_end).slice(t.start, t.end) !== t.reference) {
+      throw new CommandError(`${tasksFile}: task ${t.id} does not match its document (rebuild the suite)`);
     }
   }
   return { dir, docs, tasks };
@@ -446,10 +455,13 @@ export async function benchRealistic(argv: string[]): Promise<number> {
     answers: { type: 'boolean' },
     python: { type: 'string' },
   });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'\n\n${REALISTIC_USAGE}`);
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (see diffill bench --help)`);
   const flags = engineFlags(values);
+  const limit = positiveIntFlag('limit', values.limit);
+  // Where the results go is checked before the run, not found wrong after it.
+  if (values.json !== undefined) checkWritableFile('json', values.json);
+  if (values.markdown !== undefined) checkWritableFile('markdown', values.markdown);
   const suite = loadSuite(values['suite-dir'] ?? join(packageRoot(), 'test', 'bench', 'realistic'));
-  const limit = num(values.limit, 'limit', true);
   const allKinds = [...new Set(suite.tasks.map((t) => t.kind))];
   const kinds = values.kinds?.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const k of kinds ?? []) if (!allKinds.includes(k)) throw new UsageError(`unknown kind '${k}' (kinds: ${allKinds.join(', ')})`);

@@ -7,14 +7,15 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from '../command';
-import { UsageError } from '../command';
+import { CommandError, UsageError } from '../command';
 import { packageRoot } from '../paths';
 import type { FitOptions, SamplerOptions } from '../../engine/api';
 import { type Engine, loadModel } from '../../engine/index';
 import { benchLsp, LSP_WARMUP, type LspRow } from './bench-lsp';
-import { editSimilarity, exactMatch, percentile, type Task } from './bench-metrics';
+import { checkWritableFile } from './args';
+import { editSimilarity, exactMatch, percentile, readTasks, type Task } from './bench-metrics';
 import { benchRealistic, REALISTIC_USAGE } from './bench-realistic';
-import { engineFlags, num, output, parseEngineArgs } from './engine-flags';
+import { engineFlags, output, parseEngineArgs, positiveIntFlag } from './engine-flags';
 
 export { editSimilarity, exactMatch, levenshtein } from './bench-metrics';
 
@@ -29,7 +30,7 @@ would: textDocument/inlineCompletion, debounce 0) and compares it with the in-pr
   --json OUT       write every figure as JSON
   --markdown OUT   write the table as markdown (for docs/benchmarks.md)
   --tasks FILE     the task suite (default: test/bench/tasks.jsonl)
-  --limit N        tasks per kind (single-line, multi-line, random-span); default 20
+  --limit N        tasks per kind (single-line, multi-line, random-span), at least 1; default 20
   --quick          4 tasks per kind and the main settings only
   --no-lsp         skip the language-server row (it needs the built dist/cli.js)
   --model DIR, --threads T   as for infill
@@ -192,13 +193,16 @@ export const command: Command = {
       quick: { type: 'boolean' },
       'no-lsp': { type: 'boolean' },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'\n\n${USAGE}`);
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (see diffill bench --help)`);
     const flags = engineFlags(values);
     const tasksFile = values.tasks ?? join(packageRoot(), 'test', 'bench', 'tasks.jsonl');
-    if (!existsSync(tasksFile)) throw new UsageError(`no task suite at ${tasksFile} (make it with test/bench/extract-tasks.ts)`);
+    if (!existsSync(tasksFile)) throw new CommandError(`no task suite at ${tasksFile} (make it with test/bench/extract-tasks.ts)`);
     const quick = values.quick === true;
-    const limit = num(values.limit, 'limit', true) ?? (quick ? 4 : 20);
-    const all = readFileSync(tasksFile, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Task);
+    const limit = positiveIntFlag('limit', values.limit) ?? (quick ? 4 : 20);
+    // Where the results go is checked before the run, not found wrong after it.
+    if (values.json !== undefined) checkWritableFile('json', values.json);
+    if (values.markdown !== undefined) checkWritableFile('markdown', values.markdown);
+    const all = readTasks(tasksFile, readFileSync(tasksFile, 'utf8'));
     const tasks: Task[] = [];
     for (const kind of [...new Set(all.map((t) => t.kind))]) tasks.push(...all.filter((t) => t.kind === kind).slice(0, limit));
     const engine = await loadModel(flags.model, flags.threads !== undefined ? { threads: flags.threads } : {});

@@ -1,9 +1,11 @@
 // `diffill fill FILE`: fills every blank of a document jointly and prints the filled document.
-import { readFileSync } from 'node:fs';
 import type { Command } from '../command';
 import { UsageError } from '../command';
+import { SETTING_BOUNDS } from '../limits';
+import { LONG_FORM_FACTOR } from '../lsp/fill-blanks';
 import { loadModel, findBlanks, applyFills } from '../../engine/index';
-import { ENGINE_FLAGS_USAGE, engineFlags, num, output, parseEngineArgs } from './engine-flags';
+import { ENGINE_FLAGS_USAGE, engineFlags, maxTokensFlag, output, parseEngineArgs } from './engine-flags';
+import { readTextFile } from './text-file';
 
 const USAGE = `Usage: diffill fill FILE [--pattern REGEX] [--max-tokens K] [options]
 
@@ -11,7 +13,7 @@ Fills every blank of FILE jointly (each fill sees the others) and prints the fil
 Blanks are runs of 3 or more underscores unless --pattern gives another regular expression.
 
   --pattern REGEX    what a blank looks like (default: _{3,})
-  --max-tokens K     canvas size per blank in tokens
+  --max-tokens K     canvas size per blank in tokens, 1 to ${SETTING_BOUNDS.maxTokens.max * LONG_FORM_FACTOR}
 
 ${ENGINE_FLAGS_USAGE}`;
 
@@ -20,18 +22,19 @@ export const command: Command = {
   summary: 'Fill every blank (___) of a document jointly and print the result',
   usage: USAGE,
   async run(argv) {
-    const { values, positionals } = parseEngineArgs(argv, { pattern: { type: 'string' }, 'max-tokens': { type: 'string' } });
-    if (positionals.length !== 1) throw new UsageError(`expected one FILE\n\n${USAGE}`);
-    const file = positionals[0]!;
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
-    }
+    const { values, positionals } = parseEngineArgs(argv, { pattern: { type: 'string' }, 'max-tokens': { type: 'string' } }, 'fill');
+    if (positionals.length !== 1) throw new UsageError(`expected one FILE, got ${positionals.length} (see diffill fill --help)`);
     const flags = engineFlags(values);
-    const maxTokensPerBlank = num(values['max-tokens'], 'max-tokens', true);
-    const blanks = findBlanks(text, values.pattern);
+    // The same room per blank as the editor's Fill Blanks allows.
+    const maxTokensPerBlank = maxTokensFlag(values['max-tokens'], LONG_FORM_FACTOR);
+    const file = positionals[0]!;
+    const text = readTextFile(file, 'fill works on text files');
+    let blanks;
+    try {
+      blanks = findBlanks(text, values.pattern);
+    } catch (err) {
+      throw new UsageError(`--pattern: ${(err as Error).message}`);
+    }
     if (blanks.length === 0) {
       process.stderr.write(`diffill: no blanks in ${file}\n`);
       output.write(text);

@@ -2,16 +2,14 @@
 // the TypeScript tokenizer encodes it (measured here, on this machine).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Command } from '../command';
-import { UsageError } from '../command';
+import { CommandError, UsageError } from '../command';
 import { defaultModelDir } from '../paths';
 import { Tokenizer } from '../../engine/tokenizer';
+import { parseCommandArgs } from './args';
+import { readTextFile } from './text-file';
 
-/** A FILE argument that cannot be tokenized (missing, a directory, binary, not UTF-8). */
-export class InputFileError extends Error {
-  override readonly name = 'InputFileError';
-}
+export { InputFileError, readTextFile } from './text-file';
 
 const USAGE = `Usage: diffill tokenize FILE [--model DIR] [--json]
 
@@ -25,8 +23,6 @@ Options:
 
 /** Throughput is the mean over as many repeats as fill this much time (after one warm-up run). */
 const MEASURE_MS = 300;
-/** Like git, a NUL byte in the first 8000 bytes marks a file as binary. */
-const BINARY_SNIFF_BYTES = 8000;
 
 /** Resolves --model (a model directory or a tokenizer file) to the tokenizer.json path. */
 export function tokenizerPathFor(model: string): string {
@@ -34,7 +30,7 @@ export function tokenizerPathFor(model: string): string {
   try {
     stat = fs.statSync(model);
   } catch {
-    throw new UsageError(`model not found: ${model}`);
+    throw new CommandError(`model not found: ${model}`);
   }
   if (stat.isFile()) return model;
   const configPath = path.join(model, 'config.json');
@@ -43,31 +39,11 @@ export function tokenizerPathFor(model: string): string {
     try {
       name = (JSON.parse(fs.readFileSync(configPath, 'utf8')) as { tokenizer?: unknown }).tokenizer;
     } catch (err) {
-      throw new UsageError(`cannot read ${configPath}: ${(err as Error).message}`);
+      throw new CommandError(`cannot read ${configPath}: ${(err as Error).message}`);
     }
     if (typeof name === 'string') return path.join(model, name);
   }
   return path.join(model, 'tokenizer.json');
-}
-
-/** Reads FILE as UTF-8 text, refusing what is not text. The BOM, if any, is kept as text. */
-export function readTextFile(file: string): string {
-  let data: Buffer;
-  try {
-    data = fs.readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputFileError(`no such file: ${file}`);
-    if (code === 'EISDIR') throw new InputFileError(`${file} is a directory, not a file`);
-    throw new InputFileError(`cannot read ${file}: ${(err as Error).message}`);
-  }
-  const nul = data.subarray(0, BINARY_SNIFF_BYTES).indexOf(0);
-  if (nul >= 0) throw new InputFileError(`${file} looks binary (NUL byte at offset ${nul}); only text files can be tokenized`);
-  try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(data);
-  } catch {
-    throw new InputFileError(`${file} is not valid UTF-8 text; only text files can be tokenized`);
-  }
 }
 
 function countCodePoints(text: string): number {
@@ -119,22 +95,13 @@ export const command: Command = {
   summary: 'Tokenize a file: token count, characters per token, tokens/second',
   usage: USAGE,
   async run(argv: string[]): Promise<number> {
-    let parsed;
-    try {
-      parsed = parseArgs({
-        args: argv,
-        allowPositionals: true,
-        options: { model: { type: 'string' }, json: { type: 'boolean', default: false } },
-      });
-    } catch (err) {
-      throw new UsageError(`${(err as Error).message}\n\n${USAGE}`);
-    }
+    const parsed = parseCommandArgs('tokenize', argv, { model: { type: 'string' }, json: { type: 'boolean', default: false } });
     const [file, ...extra] = parsed.positionals;
-    if (file === undefined) throw new UsageError(`missing FILE\n\n${USAGE}`);
-    if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra[0]}\n\n${USAGE}`);
+    if (file === undefined) throw new UsageError('missing FILE (see diffill tokenize --help)');
+    if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}' (see diffill tokenize --help)`);
 
     const tokenizerPath = tokenizerPathFor(parsed.values.model ?? defaultModelDir());
-    const text = readTextFile(file);
+    const text = readTextFile(file, 'only text files can be tokenized');
     const tok = Tokenizer.fromFile(tokenizerPath);
     const m = measure(tok, text);
     const characters = countCodePoints(text);
