@@ -69,7 +69,7 @@ export function renderReport(o: FinetuneOutcome): string {
     '## Training',
     '',
     `- ${d.steps} steps, ${formatCount(d.tokens)} tokens, ${formatDuration(d.wall_s)} (trainer wall time), on ${o.trainer.start?.device ?? 'unknown device'}.`,
-    `- Trainer's own held-out loss at the end: ${d.val_loss === null ? 'n/a' : d.val_loss.toFixed(4)}.`,
+    `- Trainer's own held-out loss at the end (one window, a sanity check; the table above is the measurement): ${d.val_loss === null ? 'n/a' : d.val_loss.toFixed(4)}.`,
     `- Python ${o.trainer.python.pythonVersion}, PyTorch ${o.trainer.python.torchVersion}.`,
     '',
     '![training loss](loss.svg)',

@@ -19,7 +19,7 @@ import { probeCandidate, probeFromText, type ProbeResult } from './finetune-prob
 import { renderReport, REPORT_FILE } from './finetune-report';
 import { modelDirProblem, type ActiveModel, type ModelStore, type ModelVersion } from './model-store';
 import { PRESETS, train, type Budget, type Device, type Preset, type TrainResult } from './orchestrator';
-import type { PythonCheck } from './python';
+import { checkPython, findPython, trainerDir, type PythonCheck } from './python';
 import type { TrainerEvent } from './trainer-process';
 import { collectWorkspaceData, loadTokenCounter, type FilesExclude, type WorkspaceDataSummary } from './workspace-data';
 
@@ -28,6 +28,7 @@ export type FinetuneErrorKind =
   | 'not_better' // the candidate's held-out loss is not below the base model's: nothing installed
   | 'probe_failed' // the candidate does not load or answer in the engine
   | 'evaluation_failed' // the held-out evaluation could not run
+  | 'over_budget' // the job's time limit (jobMinutes) leaves no time to train
   | 'cancelled';
 
 export class FinetuneError extends Error {
@@ -47,6 +48,12 @@ export interface FinetuneRequest {
   /** The model to start from (a model directory). */
   base: string;
   budget?: Budget | undefined;
+  /**
+   * Wall-time limit of the whole job in minutes, in place of `budget`: data, training, evaluation,
+   * checks and installation. The base model is evaluated first and timed; training ends early enough
+   * for the candidate's evaluation (about as long), the export and the install to fit.
+   */
+  jobMinutes?: number | undefined;
   device?: Device | undefined;
   /** Interpreter chosen by the user; absent: DIFFILL_PYTHON, the package's .venv, python3. */
   python?: string | undefined;
@@ -68,6 +75,14 @@ export interface FinetuneRequest {
 }
 
 export type FinetunePhase = 'data' | 'train' | 'evaluate' | 'verify' | 'install';
+
+/**
+ * With a whole-job limit: the time kept after training for the export of the candidate (ONNX, int8,
+ * verification; about 30 s on a busy 2-core CPU) and for the engine's check and the install.
+ */
+export const AFTER_TRAINING_ALLOWANCE_MS = 60_000;
+/** With a whole-job limit, less training time than this is refused instead of started. */
+export const MIN_TRAINING_MS = 15_000;
 
 export interface FinetuneHooks {
   signal?: AbortSignal;
@@ -131,7 +146,9 @@ function modelNameFor(workspace: string, facts: boolean): string {
 
 /** Runs one fine-tuning job into `store`; see the file comment for the guarantees. */
 export async function finetune(req: FinetuneRequest, store: ModelStore, hooks: FinetuneHooks = {}): Promise<FinetuneResult> {
+  const started = Date.now();
   const signal = hooks.signal;
+  const deadline = req.jobMinutes !== undefined ? started + req.jobMinutes * 60_000 : undefined;
   const workspace = path.resolve(req.workspace);
   const base = path.resolve(req.base);
   const facts = req.facts !== undefined ? path.resolve(req.facts) : undefined;
@@ -144,7 +161,12 @@ export async function finetune(req: FinetuneRequest, store: ModelStore, hooks: F
   const modelName = modelNameFor(workspace, facts !== undefined);
 
   const jobDir = path.join(store.root, `finetune.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  await mkdir(jobDir, { recursive: true });
+  try {
+    await mkdir(jobDir, { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new FinetuneError('bad_request', `cannot write in the model store ${store.root} (${code}); choose a writable one`);
+  }
   hooks.onJobDir?.(jobDir);
   try {
     // ---- data
@@ -169,6 +191,59 @@ export async function finetune(req: FinetuneRequest, store: ModelStore, hooks: F
       probeText = (await readFile(facts, 'utf8')).split('\n').find((l) => l.trim() !== '') ?? '';
     }
 
+    // ---- held-out evaluation, the same for the base and the candidate
+    const evalDevice = req.device === 'cpu' ? 'cpu' : 'auto';
+    const evaluate = (python: string, models: string[], evalSignal: AbortSignal | undefined, cuda: boolean): Promise<Evaluation[]> =>
+      evaluateModels({
+        python,
+        models,
+        data: facts !== undefined ? { facts } : { data: dataDir! },
+        seqLen: facts !== undefined ? 64 : seqLen,
+        windows: req.evalWindows ?? (cuda ? 128 : 16),
+        cases: facts !== undefined ? 0 : (req.evalCases ?? (cuda ? 64 : 8)),
+        device: evalDevice,
+        pythonPath: path.join(hooks.root ?? packageRoot(), 'server', 'training', 'python'),
+        ...(hooks.env ? { env: hooks.env } : {}),
+        ...(evalSignal ? { signal: evalSignal } : {}),
+      }).catch((err: unknown) => {
+        if (err instanceof EvaluationError) throw new FinetuneError(err.kind === 'cancelled' ? 'cancelled' : 'evaluation_failed', err.message, err.lastLines);
+        throw err;
+      });
+
+    // ---- with a whole-job limit: the base is measured first, and its time plans the rest
+    let budget = req.budget;
+    let baseEval: Evaluation | undefined;
+    let checked: PythonCheck | undefined;
+    if (deadline !== undefined) {
+      hooks.onPhase?.('evaluate', 'measuring the base model on the held-out files (its time plans the training time)');
+      const over = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
+      const evalStarted = Date.now();
+      const env = hooks.env ?? process.env;
+      const root = hooks.root ?? packageRoot();
+      checked = await checkPython(findPython({ explicit: req.python, env, root }), { env, cwd: trainerDir(root), ...(signal ? { signal } : {}) });
+      hooks.onPython?.(checked);
+      try {
+        [baseEval] = await evaluate(checked.executable, [base], signal ? AbortSignal.any([signal, over]) : over, checked.cudaAvailable && evalDevice === 'auto');
+      } catch (err) {
+        if (over.aborted && !signal?.aborted) {
+          throw new FinetuneError('over_budget', `the ${req.jobMinutes}-minute limit ran out while measuring the base model; give more minutes (or a step budget)`);
+        }
+        throw err;
+      }
+      const evalMs = Date.now() - evalStarted;
+      const until = deadline - evalMs - AFTER_TRAINING_ALLOWANCE_MS;
+      if (until - Date.now() < MIN_TRAINING_MS) {
+        const need = Math.ceil((Date.now() - started + 2 * evalMs + AFTER_TRAINING_ALLOWANCE_MS + 2 * MIN_TRAINING_MS) / 60_000);
+        throw new FinetuneError(
+          'over_budget',
+          `a ${req.jobMinutes}-minute limit leaves no time to train: evaluating one model took ${Math.round(evalMs / 1000)} s here ` +
+            `(the base now, the fine-tuned model after training), plus about ${AFTER_TRAINING_ALLOWANCE_MS / 1000} s to export and install; ` +
+            `give at least ${need} minutes`,
+        );
+      }
+      budget = { until };
+    }
+
     // ---- training (the trainer writes its candidate atomically inside the job folder)
     hooks.onPhase?.('train', `fine-tuning ${path.basename(base)}`);
     const candidate = path.join(jobDir, 'candidate');
@@ -177,12 +252,14 @@ export async function finetune(req: FinetuneRequest, store: ModelStore, hooks: F
       '--weights-dtype', cfg.weights?.dtype === 'float32' || cfg.weights?.dtype === 'bfloat16' ? cfg.weights.dtype : 'float16',
       cfg.onnx?.quantized === false ? '--no-quantize' : '--quantize',
       '--checkpoint-minutes', '1000000', // a job is not resumed: no periodic checkpoints to write
+      // The job measures base and candidate itself (below); the trainer's own end-of-run check is
+      // kept to one window without infill cases, which on a CPU saves minutes.
+      '--eval-windows', '1',
+      '--eval-cases', '0',
     ];
     if (facts === undefined) extraArgs.push('--seq-len', String(seqLen));
     if (req.batchSize !== undefined) extraArgs.push('--batch-size', String(req.batchSize));
     if (req.lr !== undefined) extraArgs.push('--lr', String(req.lr));
-    if (req.evalWindows !== undefined) extraArgs.push('--eval-windows', String(req.evalWindows));
-    if (req.evalCases !== undefined) extraArgs.push('--eval-cases', String(req.evalCases));
     const trainer = await train(
       {
         preset,
@@ -190,7 +267,7 @@ export async function finetune(req: FinetuneRequest, store: ModelStore, hooks: F
         out: candidate,
         init: base,
         device: req.device ?? 'auto',
-        budget: req.budget,
+        budget,
         seed: req.seed,
         python: req.python,
         extraArgs,
@@ -201,31 +278,20 @@ export async function finetune(req: FinetuneRequest, store: ModelStore, hooks: F
         ...(hooks.killGraceMs !== undefined ? { killGraceMs: hooks.killGraceMs } : {}),
         ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
         ...(hooks.onLog ? { onLog: hooks.onLog } : {}),
-        ...(hooks.onPython ? { onPython: hooks.onPython } : {}),
+        ...(hooks.onPython && checked === undefined ? { onPython: hooks.onPython } : {}),
+        ...(checked !== undefined ? { checkedPython: checked } : {}),
         ...(hooks.env ? { env: hooks.env } : {}),
         ...(hooks.root ? { root: hooks.root } : {}),
       },
     );
 
     // ---- before/after on the same held-out slice, measured by the same code
-    hooks.onPhase?.('evaluate', 'measuring the base and the fine-tuned model on the held-out files');
-    const evalDevice = req.device === 'cpu' ? 'cpu' : 'auto';
+    hooks.onPhase?.('evaluate', baseEval === undefined ? 'measuring the base and the fine-tuned model on the held-out files' : 'measuring the fine-tuned model on the held-out files');
     const cuda = trainer.python.cudaAvailable && evalDevice === 'auto';
-    const [baseEval, candidateEval] = await evaluateModels({
-      python: trainer.python.executable,
-      models: [base, candidate],
-      data: facts !== undefined ? { facts } : { data: dataDir! },
-      seqLen: facts !== undefined ? 64 : seqLen,
-      windows: req.evalWindows ?? (cuda ? 128 : 16),
-      cases: facts !== undefined ? 0 : (req.evalCases ?? (cuda ? 64 : 8)),
-      device: evalDevice,
-      pythonPath: path.join(hooks.root ?? packageRoot(), 'server', 'training', 'python'),
-      ...(hooks.env ? { env: hooks.env } : {}),
-      ...(signal ? { signal } : {}),
-    }).catch((err: unknown) => {
-      if (err instanceof EvaluationError) throw new FinetuneError(err.kind === 'cancelled' ? 'cancelled' : 'evaluation_failed', err.message, err.lastLines);
-      throw err;
-    });
+    const py = trainer.python.executable;
+    let candidateEval: Evaluation | undefined;
+    if (baseEval === undefined) [baseEval, candidateEval] = await evaluate(py, [base, candidate], signal, cuda);
+    else [candidateEval] = await evaluate(py, [candidate], signal, cuda);
     if (baseEval === undefined || candidateEval === undefined) throw new FinetuneError('evaluation_failed', 'the evaluator measured fewer models than asked');
     if (!(candidateEval.valLoss < baseEval.valLoss)) {
       throw new FinetuneError(

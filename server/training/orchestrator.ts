@@ -14,8 +14,11 @@ export type Preset = (typeof PRESETS)[number];
 export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
 export type Device = (typeof DEVICES)[number];
 
-/** How long to train; absent = the preset's default. */
-export type Budget = { steps: number } | { tokens: number } | { minutes: number };
+/**
+ * How long to train; absent = the preset's default. `until` is a deadline (epoch milliseconds) for the
+ * end of training, so that the interpreter's start and the data loading come out of the same time.
+ */
+export type Budget = { steps: number } | { tokens: number } | { minutes: number } | { until: number };
 
 export interface TrainRequest {
   preset: Preset;
@@ -26,6 +29,8 @@ export interface TrainRequest {
   device?: Device | undefined;
   budget?: Budget | undefined;
   resume?: boolean | undefined;
+  /** Replace `out` when it already holds files (a model); without it such an `out` is refused. */
+  force?: boolean | undefined;
   seed?: number | undefined;
   /** Fine-tune: start from this model directory. */
   init?: string | undefined;
@@ -53,6 +58,8 @@ export interface TrainHooks {
   killGraceMs?: number;
   /** Kills the trainer at once (SIGKILL) when aborted. */
   forceSignal?: AbortSignal;
+  /** The interpreter, already checked by the caller (its check is not repeated; onPython is not called). */
+  checkedPython?: PythonCheck;
 }
 
 export interface TrainResult extends TrainerRun {
@@ -69,9 +76,11 @@ export function buildTrainerArgs(req: TrainRequest, cwd = process.cwd()): string
   if (req.budget !== undefined) {
     if ('steps' in req.budget) args.push('--steps', String(req.budget.steps));
     else if ('tokens' in req.budget) args.push('--tokens', String(req.budget.tokens));
+    else if ('until' in req.budget) args.push('--until', (req.budget.until / 1000).toFixed(3));
     else args.push('--minutes', String(req.budget.minutes));
   }
   if (req.resume) args.push('--resume');
+  if (req.force) args.push('--force');
   if (req.seed !== undefined) args.push('--seed', String(req.seed));
   if (req.init !== undefined) args.push('--init', abs(req.init));
   if (req.facts !== undefined) args.push('--facts', abs(req.facts));
@@ -106,10 +115,19 @@ export function checkTrainRequest(req: TrainRequest, cwd = process.cwd()): void 
   if (req.tokenizer !== undefined && !stat(req.tokenizer)?.isFile()) bad('bad_data', `--tokenizer ${req.tokenizer}: not a file`);
   const out = stat(req.out);
   if (out !== undefined && !out.isDirectory()) bad('bad_arguments', `--out ${req.out} exists and is not a directory`);
+  // The trainer checks the same (diffill_trainer/train.py); here it costs no Python start-up.
+  if (out !== undefined && !req.force && fs.readdirSync(path.resolve(cwd, req.out)).length > 0) {
+    bad('bad_arguments', `--out ${req.out} already exists and is not empty; pass --force to replace it`);
+  }
+  if (req.resume) {
+    const outAbs = path.resolve(cwd, req.out);
+    const ckpt = path.join(path.dirname(outAbs), `${path.basename(outAbs)}.ckpt`);
+    if (!stat(path.join(ckpt, 'state.pt'))?.isFile()) bad('bad_arguments', `--resume: no checkpoint at ${ckpt} to continue from; run without --resume to start afresh`);
+  }
   const budget = req.budget;
   if (budget !== undefined) {
     const [name, value] = Object.entries(budget)[0] as [string, number];
-    const ok = name === 'minutes' ? Number.isFinite(value) && value > 0 : Number.isInteger(value) && value > 0;
+    const ok = name === 'minutes' || name === 'until' ? Number.isFinite(value) && value > 0 : Number.isInteger(value) && value > 0;
     if (!ok) bad('bad_arguments', `--${name} must be a positive ${name === 'minutes' ? 'number' : 'integer'}, got ${value}`);
   }
   if (req.seed !== undefined && !(Number.isInteger(req.seed) && req.seed >= 0)) bad('bad_arguments', `--seed must be a non-negative integer, got ${req.seed}`);
@@ -120,9 +138,12 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
   const env = hooks.env ?? process.env;
   const root = hooks.root ?? packageRoot();
   checkTrainRequest(req);
-  const choice = findPython({ explicit: req.python, env, root });
-  const python = await checkPython(choice, { env, cwd: trainerDir(root), ...(hooks.signal ? { signal: hooks.signal } : {}) });
-  hooks.onPython?.(python);
+  let python = hooks.checkedPython;
+  if (python === undefined) {
+    const choice = findPython({ explicit: req.python, env, root });
+    python = await checkPython(choice, { env, cwd: trainerDir(root), ...(hooks.signal ? { signal: hooks.signal } : {}) });
+    hooks.onPython?.(python);
+  }
   const args = buildTrainerArgs(req);
   const run = await runTrainer({
     python: python.executable,

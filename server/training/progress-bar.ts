@@ -47,6 +47,11 @@ export class ProgressBar {
   private lastPlainAt = -Infinity;
   /** The bar line currently on screen (TTY only), redrawn after log lines. */
   private barLine = '';
+  /**
+   * A time budget (`start.total_steps` null): the trainer's step total is only an estimate that moves
+   * with the speed, so the counter shows steps done and the bar the time used, never a total.
+   */
+  private timeBudget = false;
 
   constructor(
     private readonly stream: ProgressStream,
@@ -63,6 +68,7 @@ export class ProgressBar {
       case 'start': {
         const where = event.world_size > 1 ? `${event.world_size}x ${event.device}` : event.device;
         const resumed = event.resumed_from_step ? `, resuming from step ${event.resumed_from_step}` : '';
+        this.timeBudget = event.total_steps === null;
         const steps = event.total_steps === null ? 'steps' : `${event.total_steps} steps`;
         this.log(
           `training preset ${event.preset} (${formatCount(event.params)} parameters) on ${where}: ` +
@@ -114,10 +120,12 @@ export class ProgressBar {
   }
 
   private step(e: StepEvent): void {
-    const total = Math.max(1, e.total_steps);
-    const fraction = Math.min(1, Math.max(0, e.step / total));
+    const eta = e.eta_s ?? null;
+    const byTime = this.timeBudget && eta !== null && e.elapsed_s + eta > 0 ? e.elapsed_s / (e.elapsed_s + eta) : null;
+    const raw = this.timeBudget ? (byTime ?? 0) : e.step / Math.max(1, e.total_steps);
+    const fraction = Math.min(1, Math.max(0, raw));
     const stats = `loss ${fmtLoss(e.loss)}  ${formatCount(e.tokens_per_s)} tok/s  ETA ${formatDuration(e.eta_s)}`;
-    const counter = `step ${e.step}/${e.total_steps}`;
+    const counter = this.timeBudget ? `step ${e.step}` : `step ${e.step}/${e.total_steps}`;
     const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
     if (this.tty) {
       const columns = this.stream.columns ?? 80;
@@ -130,7 +138,8 @@ export class ProgressBar {
       return;
     }
     const t = this.now();
-    if (e.step >= e.total_steps || t - this.lastPlainAt >= this.interval) {
+    const last = this.timeBudget ? fraction >= 1 : e.step >= e.total_steps;
+    if (last || t - this.lastPlainAt >= this.interval) {
       this.lastPlainAt = t;
       this.stream.write(`${counter} (${percent.trim()})  ${stats}  elapsed ${formatDuration(e.elapsed_s)}\n`);
     }

@@ -284,7 +284,9 @@ test('diffill finetune: arguments are checked before anything runs', () => {
   assert.deepEqual(args.request.budget, { steps: 12 });
   assert.equal(args.request.device, 'cpu');
   assert.ok(args.request.facts?.endsWith('f.txt'));
-  assert.deepEqual(parseFinetuneArgs(['--workspace', WORKSPACE]).request.budget, { minutes: 10 });
+  // No budget given: the whole job gets 10 minutes (training gets what the evaluation leaves).
+  assert.equal(parseFinetuneArgs(['--workspace', WORKSPACE]).request.budget, undefined);
+  assert.equal(parseFinetuneArgs(['--workspace', WORKSPACE]).request.jobMinutes, 10);
   assert.throws(() => parseFinetuneArgs([]), /--workspace DIR is required/);
   assert.throws(() => parseFinetuneArgs(['--workspace', '.', '--steps', '3', '--minutes', '2']), /at most one of --steps and --minutes/);
   assert.throws(() => parseFinetuneArgs(['--workspace', '.', '--steps', '0']), /positive integer/);

@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseTrainArgs } from '../../server/src/commands/train';
 import { UsageError } from '../../server/src/command';
@@ -39,7 +41,9 @@ test('malformed arguments are usage errors', () => {
     [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--minutes', 'soon'], /--minutes needs a positive number/],
     [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--seed=-1'], /--seed needs a non-negative integer/],
     [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--device', 'tpu'], /unknown device 'tpu'/],
-    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--bogus'], /Unknown option '--bogus'/],
+    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--bogus'], /^unknown option '--bogus' \(see diffill train --help\)$/],
+    // A negative number after a flag reaches the value check (not Node's "ambiguous" message).
+    [['--preset', 'tiny', '--data', 'd', '--out', 'o', '--steps', '-3'], /--steps needs a positive integer, got '-3'/],
   ];
   for (const [argv, message] of bad) assert.throws(() => parseTrainArgs(argv), (e: unknown) => e instanceof UsageError && message.test(e.message), argv.join(' '));
 });
@@ -70,4 +74,31 @@ test('the CLI reports a bad --data path in one line and exits 1', () => {
   assert.equal(r.status, 1);
   assert.equal(r.stderr, 'diffill: --data no/such/corpus: no such file or directory\n');
   assert.equal(r.stdout, '');
+});
+
+test('an existing model is not overwritten without --force; --resume needs a checkpoint', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'diffill-train-out-'));
+  try {
+    const out = path.join(dir, 'model');
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, 'config.json'), '{}');
+    const req = { preset: 'tiny' as const, data: 'README.md', out };
+    assert.throws(() => checkTrainRequest(req, ROOT), (e: unknown) => e instanceof TrainerError && e.kind === 'bad_arguments' && /already exists and is not empty; pass --force to replace it/.test(e.message));
+    assert.doesNotThrow(() => checkTrainRequest({ ...req, force: true }, ROOT));
+    assert.deepEqual(buildTrainerArgs({ ...req, force: true }).slice(-1), ['--force']);
+    assert.ok(parseTrainArgs(['--preset', 'tiny', '--data', 'd', '--out', 'o', '--force']).force);
+    // An empty folder is not a model: no --force needed.
+    fs.mkdirSync(path.join(dir, 'empty'));
+    assert.doesNotThrow(() => checkTrainRequest({ ...req, out: path.join(dir, 'empty') }, ROOT));
+
+    const fresh = { ...req, out: path.join(dir, 'fresh'), resume: true };
+    assert.throws(() => checkTrainRequest(fresh, ROOT), /--resume: no checkpoint at .*fresh\.ckpt to continue from/);
+    fs.mkdirSync(path.join(dir, 'fresh.ckpt'));
+    fs.writeFileSync(path.join(dir, 'fresh.ckpt', 'state.pt'), 'x');
+    assert.doesNotThrow(() => checkTrainRequest(fresh, ROOT));
+    // A deadline budget reaches the trainer as --until, in seconds since the epoch.
+    assert.deepEqual(buildTrainerArgs({ ...req, budget: { until: 1_700_000_000_500 } }).slice(-2), ['--until', '1700000000.500']);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

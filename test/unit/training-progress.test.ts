@@ -77,3 +77,18 @@ test('no TTY: plain lines, throttled, and the last step always shown', () => {
   assert.equal(steps.at(-1), 'step 100/100 (100%)  loss 2.000  12.3k tok/s  ETA 0s  elapsed 1m40s\n');
   assert.ok(out.every((l) => !l.includes('\r') && l.endsWith('\n')));
 });
+
+test('a time budget: the counter never shows the trainer\'s moving estimate of the total', () => {
+  const { out, stream } = sink(false);
+  let clock = 0;
+  const bar = new ProgressBar(stream, { plainIntervalMs: 0, now: () => clock });
+  bar.handle({ event: 'start', preset: 'small', params: 12e6, device: 'cpu', world_size: 1, total_steps: null, tokens_per_step: 4096, resumed_from_step: null });
+  // The trainer's estimate moves with the speed (4, 6, 7); the display must not.
+  const steps: Array<[number, number, number, number]> = [[2, 4, 20, 40], [4, 6, 40, 20], [7, 7, 60, 0]];
+  for (const [n, estimate, elapsed, eta] of steps) {
+    clock += 1;
+    bar.handle({ event: 'step', step: n, total_steps: estimate, loss: 1, lr: 1e-3, tokens_per_s: 100, elapsed_s: elapsed, eta_s: eta });
+  }
+  assert.deepEqual(out.slice(1).map((l) => l.split('  ')[0]), ['step 2 (33%)', 'step 4 (66%)', 'step 7 (100%)']);
+  assert.ok(out.every((l) => !/step \d+\/\d+/.test(l)), out.join(''));
+});

@@ -1,6 +1,5 @@
 // `diffill train`: trains a model with the Python trainer, showing progress in the terminal.
 // The work is done by server/training/orchestrator.ts; this file is argument parsing and display.
-import { parseArgs } from 'node:util';
 import type { Command } from '../command';
 import { UsageError } from '../command';
 import { DEVICES, PRESETS, train, type Budget, type Preset, type TrainRequest } from '../../training/orchestrator';
@@ -8,6 +7,7 @@ import { deviceFlag, positiveInt, positiveMinutes, seedFlag } from './training-f
 import { ProgressBar, formatCount, formatDuration } from '../../training/progress-bar';
 import { TrainerError } from '../../training/trainer-error';
 import { onInterrupts } from './interrupts';
+import { parseCommandArgs } from './args';
 
 const USAGE = `Usage: diffill train --preset tiny|small|base --data PATH --out DIR [options]
 
@@ -17,12 +17,14 @@ Trains a masked diffusion model with the Python trainer (PyTorch) and writes a m
 Options:
   --preset NAME      model size: ${PRESETS.join(', ')}
   --data PATH        packed corpus directory, .tar.xz bundle, or a folder/file of plain text
-  --out DIR          model directory to write (written atomically: all or nothing)
+  --out DIR          model directory to write (written atomically: all or nothing); an existing,
+                     non-empty DIR is refused unless --force
+  --force            replace DIR when it already holds a model
   --device D         ${DEVICES.join(' | ')} (default auto: CUDA when available)
   --steps N          train for N optimizer steps        } at most one of these;
   --tokens N         train on N tokens                  } default: the preset's
   --minutes M        train for M minutes of wall time   } own budget
-  --resume           continue from DIR's checkpoint
+  --resume           continue from DIR's checkpoint (DIR.ckpt/, kept by Ctrl-C); an error without one
   --seed S           random seed (default 0)
   --init DIR         start from this model directory (fine-tuning)
   --facts FILE       fine-tune on facts: each non-empty line is one example
@@ -34,29 +36,26 @@ The trainer's environment is created with: npm run setup:python`;
 
 /** argv -> a checked TrainRequest; throws UsageError for anything malformed. */
 export function parseTrainArgs(argv: string[]): TrainRequest {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        preset: { type: 'string' },
-        data: { type: 'string' },
-        out: { type: 'string' },
-        device: { type: 'string' },
-        steps: { type: 'string' },
-        tokens: { type: 'string' },
-        minutes: { type: 'string' },
-        resume: { type: 'boolean' },
-        python: { type: 'string' },
-        seed: { type: 'string' },
-        init: { type: 'string' },
-        facts: { type: 'string' },
-      },
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${USAGE}`);
-  }
+  const { values } = parseCommandArgs(
+    'train',
+    argv,
+    {
+      preset: { type: 'string' },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      force: { type: 'boolean' },
+      device: { type: 'string' },
+      steps: { type: 'string' },
+      tokens: { type: 'string' },
+      minutes: { type: 'string' },
+      resume: { type: 'boolean' },
+      python: { type: 'string' },
+      seed: { type: 'string' },
+      init: { type: 'string' },
+      facts: { type: 'string' },
+    },
+    false,
+  );
   if (values.preset === undefined) throw new UsageError(`--preset is required (${PRESETS.join(', ')})`);
   if (!(PRESETS as readonly string[]).includes(values.preset)) throw new UsageError(`unknown preset '${values.preset}' (use ${PRESETS.join(', ')})`);
   if (values.out === undefined) throw new UsageError('--out DIR is required');
@@ -76,6 +75,7 @@ export function parseTrainArgs(argv: string[]): TrainRequest {
     device,
     budget,
     resume: values.resume === true,
+    force: values.force === true,
     seed,
     init: values.init,
     facts: values.facts,

@@ -9,8 +9,6 @@ import os
 import shutil
 from pathlib import Path
 
-import torch
-
 from .errors import BadArguments
 
 
@@ -19,7 +17,14 @@ def checkpoint_dir(out: Path) -> Path:
     return out.parent / f"{out.name}.ckpt"
 
 
+def exists(out: Path) -> bool:
+    """Whether a run writing `out` left a checkpoint to resume (torch-free, so it can be asked first)."""
+    return (checkpoint_dir(out) / "state.pt").is_file()
+
+
 def save(out: Path, state: dict) -> Path:
+    import torch  # here, not at the top: exists() is asked before torch is imported
+
     d = checkpoint_dir(out)
     d.mkdir(parents=True, exist_ok=True)
     tmp = d / f"state.pt.tmp-{os.getpid()}"
@@ -29,6 +34,8 @@ def save(out: Path, state: dict) -> Path:
 
 
 def load(out: Path) -> dict | None:
+    import torch
+
     f = checkpoint_dir(out) / "state.pt"
     if not f.is_file():
         return None

@@ -10,8 +10,9 @@ import argparse
 import errno
 import sys
 import traceback
+from pathlib import Path
 
-from . import events
+from . import checkpoint, events
 from .errors import PIP_COMMAND, BadArguments, Interrupted, TrainerError
 
 REQUIRED_MODULES = ("torch", "numpy", "safetensors", "tokenizers", "onnx", "onnxruntime")
@@ -32,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--steps", type=int)
     budget.add_argument("--tokens", type=int)
     budget.add_argument("--minutes", type=float)
-    ap.add_argument("--resume", action="store_true", help="continue from <out>.ckpt/ if it exists")
+    budget.add_argument("--until", type=float, metavar="UNIX_TIME",
+                        help="train until this wall-clock time (seconds since the epoch): a caller's deadline, "
+                             "so the interpreter's start and the data loading come out of the same budget")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from <out>.ckpt/ (an error when there is none: nothing starts afresh unasked)")
+    ap.add_argument("--force", action="store_true", help="replace --out when it already holds files (a model)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="fine-tune: start from this model directory's config and weights")
     ap.add_argument("--tokenizer", help="tokenizer.json (default: the --init model's, else models/default/)")
@@ -69,9 +75,23 @@ def _dependency_message(missing: str) -> str:
     return f"Python package '{missing}' is missing for the trainer; install the pinned set with: {PIP_COMMAND}"
 
 
+def check_out(args) -> None:
+    """Refuses, before any work, to overwrite a model unasked or to "resume" what has no checkpoint."""
+    out = Path(args.out).absolute()
+    if args.resume and not checkpoint.exists(out):
+        raise BadArguments(f"--resume: no checkpoint at {checkpoint.checkpoint_dir(out)} to continue from; "
+                           "run without --resume to start afresh")
+    if out.exists() and not args.force:
+        if not out.is_dir():
+            raise BadArguments(f"--out {out} exists and is not a directory")
+        if any(out.iterdir()):
+            raise BadArguments(f"--out {out} already exists and is not empty; pass --force to replace it")
+
+
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        check_out(args)
     except BadArguments as e:
         events.emit("error", message=str(e), kind=e.kind)
         events.log(f"error: {e}")

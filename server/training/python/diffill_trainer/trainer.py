@@ -262,13 +262,18 @@ def _run(args, out: Path, device: str, rank: int, world: int, is_cuda: bool, sto
         total_steps = args.steps
     elif args.tokens is not None:
         total_steps = math.ceil(args.tokens / tokens_per_step)
-    elif args.minutes is not None:
+    elif args.minutes is not None or args.until is not None:
         total_steps = None
     else:
         total_steps = preset.train.default_steps
     if (total_steps is not None and total_steps < 1) or (args.minutes is not None and args.minutes <= 0):
         raise BadArguments("the training budget (--steps/--tokens/--minutes) must be positive")
     budget_s = args.minutes * 60.0 if args.minutes is not None else None
+    if args.until is not None:
+        budget_s = args.until - time.time()  # set again when the training loop starts
+        if budget_s <= 0:
+            raise BadArguments(f"--until: the deadline passed before training could start "
+                               f"(starting took {time.time() - t_start:.0f}s)")
     obj = _objective(args)
 
     torch.manual_seed(args.seed)
@@ -333,6 +338,12 @@ def _run(args, out: Path, device: str, rank: int, world: int, is_cuda: bool, sto
     loss_n = 0
     t_log = time.time()
     tokens_since_log = 0
+    if args.until is not None:
+        # The model is built: the training loop gets exactly what is left of the deadline.
+        budget_s = args.until - time.time()
+        if budget_s <= 0:
+            raise BadArguments(f"--until: the deadline passed before training could start "
+                               f"(starting took {time.time() - t_start:.0f}s)")
     t_train0 = time.time() - train_elapsed
     last_ckpt = time.time()
     compiled_ok = not use_compile

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import time
 
 import numpy as np
 import pytest
@@ -154,3 +155,43 @@ def test_facts_fine_tune_from_an_existing_model(tiny_model, tmp_path):
     cfg = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert cfg["training"]["facts"] is True and cfg["training"]["init"] == str(tiny_model)
     assert cfg["training"]["seq_len"] == 16
+
+
+def test_out_and_resume_are_checked_before_any_work(tmp_path):
+    """An existing model is not overwritten unasked, and --resume without a checkpoint is an error, not a
+    fresh start (both answered before torch is imported)."""
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    code, events, _ = run_module("diffill_trainer.train", [*FAST, "--data", "x", "--out", str(out), "--steps", "1"])
+    assert code == 2
+    err = of(events, "error")[0]
+    assert err["kind"] == "bad_arguments" and "already exists" in err["message"] and "--force" in err["message"]
+    assert (out / "config.json").read_text() == "{}"
+
+    code, events, _ = run_module("diffill_trainer.train", [*FAST, "--data", "x", "--out", str(tmp_path / "new"), "--resume"])
+    assert code == 2
+    err = of(events, "error")[0]
+    assert err["kind"] == "bad_arguments" and "no checkpoint" in err["message"], err
+    assert not (tmp_path / "new").exists()
+
+    # An empty folder is fine, and --force replaces a model (here it gets as far as the data check).
+    (tmp_path / "empty").mkdir()
+    for extra, folder in (([], tmp_path / "empty"), (["--force"], out)):
+        code, events, _ = run_module("diffill_trainer.train", [*FAST, "--data", str(tmp_path / "nope"), "--out",
+                                                               str(folder), "--steps", "1", *extra])
+        assert of(events, "error")[0]["kind"] == "bad_data", events
+
+
+def test_until_is_a_deadline_with_no_step_total(corpus, tmp_path):
+    """--until (a caller's deadline): the step count is not known in advance; a deadline already past is
+    refused before training."""
+    code, events, err = run_module("diffill_trainer.train", [*FAST, "--data", str(corpus), "--out", str(tmp_path / "m"),
+                                                             "--until", str(time.time() + 600), "--stop-after", "2"])
+    assert code == 130, err[-2000:]
+    assert of(events, "start")[0]["total_steps"] is None
+    steps = of(events, "step")
+    assert [s["step"] for s in steps] == [1, 2] and all(0 < s["eta_s"] <= 600 for s in steps)
+    code, events, _ = run_module("diffill_trainer.train", [*FAST, "--data", str(corpus), "--out", str(tmp_path / "p"),
+                                                           "--until", str(time.time() - 1)])
+    assert code == 2 and "deadline passed" in of(events, "error")[0]["message"]
