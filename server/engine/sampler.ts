@@ -14,7 +14,7 @@ import { checkpoint } from './scheduler';
 import type { Model } from './model';
 import { Prng } from './prng';
 import { allowedNext, isBlanks } from './heal';
-import { type Choice, type GreedyScan, advanceScan, chooseSampled, startScan, tokenProbability } from './scoring';
+import { type Choice, type GreedyScan, advanceScan, blockSum, chooseSampled, startScan, tokenProbability } from './scoring';
 
 export interface Span {
   /** Canvas index of the span's first token. */
@@ -241,9 +241,29 @@ export async function sample(
         const limit = (1 / options.threshold) * (1 + 1e-9);
         const passing = eligible.filter((p) => {
           const scan = scans.get(p)!;
+          if (blockSum(row(p), mask, scan) > limit) return false;
           return advanceScan(row(p), mask, scan, limit) && 1 / scan.sum >= options.threshold;
         });
         if (passing.length >= need) chosen = passing;
+      }
+      if (chosen === null && greedy) {
+        // The `need` most confident rows (here no more rows pass the threshold than that: the fast
+        // path counted them). Exact confidences are computed best bound first (blockSum) and stop once
+        // no remaining row's bound reaches the need-th best: the same rows, ties leftmost first, as
+        // ranking every row exactly, for a fraction of the exp() calls.
+        const bounds = eligible.map((p) => ({ p, ub: 1 / blockSum(row(p), mask, scans.get(p)!) }));
+        bounds.sort((a, b) => b.ub - a.ub || a.p - b.p);
+        const exact: Array<{ p: number; c: number }> = [];
+        for (const b of bounds) {
+          if (exact.length >= need) {
+            const kth = exact.map((e) => e.c).sort((x, y) => y - x)[need - 1]!;
+            // The margin covers summation rounding between the block's sum and the row's.
+            if (b.ub * (1 + 1e-9) < kth) break;
+          }
+          exact.push({ p: b.p, c: confidenceOf(b.p) });
+        }
+        exact.sort((a, b) => b.c - a.c || a.p - b.p);
+        chosen = exact.slice(0, need).map((e) => e.p);
       }
       if (chosen === null) {
         const conf = new Map(eligible.map((p) => [p, confidenceOf(p)]));

@@ -78,6 +78,25 @@ export function advanceScan(row: Float32Array, maskId: number, scan: GreedyScan,
   return v >= n;
 }
 
+/**
+ * The softmax terms of the 256-entry block that holds the argmax: a lower bound on the row's sum (so
+ * 1 / it bounds the confidence from above) for one block of exp(). Most rows of a step are unsure,
+ * and the bound settles them without a scan from the row's start to past the argmax. The scan's own
+ * sum is left untouched, so a confidence computed later (advanceScan, in the row's order) stays
+ * bit-identical.
+ */
+export function blockSum(row: Float32Array, maskId: number, scan: GreedyScan): number {
+  const lo = scan.max - NEGLIGIBLE;
+  const start = scan.token - (scan.token % 256);
+  const end = Math.min(row.length, start + 256);
+  let sum = 0;
+  for (let v = start; v < end; v++) {
+    const x = row[v]!;
+    if (x > lo && v !== maskId) sum += Math.exp(x - scan.max);
+  }
+  return sum;
+}
+
 /** Argmax over the row without the mask id; ties go to the lowest id. Confidence = max softmax prob. */
 export function chooseGreedy(row: Float32Array, maskId: number): Choice {
   const scan = startScan(row, maskId);
