@@ -1,17 +1,19 @@
 // Refuses documents the model should not see: very large ones (tokenizing them on every keystroke
 // would make typing lag) and binary ones (NUL bytes mean it is not text).
 import type { TextDocument } from 'vscode-languageserver-textdocument';
+import { MAX_DOCUMENT_CHARS, oversizedLength } from './document-store';
 import { InvalidRequestError } from './request-errors';
 
-/** About 2 MB of text; beyond this the editor itself turns off most features too. */
-export const MAX_DOCUMENT_CHARS = 2_000_000;
+export { MAX_DOCUMENT_CHARS };
 
 /** Why the document is refused, or null when it may be used. */
 export function refusal(doc: TextDocument): string | null {
-  const text = doc.getText();
-  if (text.length > MAX_DOCUMENT_CHARS) {
-    return `${doc.uri} is too large for Diffill (${text.length} characters, limit ${MAX_DOCUMENT_CHARS})`;
+  // The store keeps an oversized document without its text (document-store.ts), only its length.
+  const length = oversizedLength(doc) ?? doc.getText().length;
+  if (length > MAX_DOCUMENT_CHARS) {
+    return `${doc.uri} is too large for Diffill (${length} characters, limit ${MAX_DOCUMENT_CHARS})`;
   }
+  const text = doc.getText();
   if (text.includes('\u0000')) {
     return `${doc.uri} looks binary (it contains NUL characters)`;
   }

@@ -6,6 +6,7 @@
 // too (the connection answers it with a Parse error), and one that holds the start of the next
 // message (its Content-Length was too large) is cut there as soon as that header arrives.
 import { AbstractMessageReader, type DataCallback, type Disposable, type Message, type MessageReader } from 'vscode-languageserver/node';
+import { BodySkimmer, MAX_DOCUMENT_CHARS } from './document-store';
 
 /** A header block is a line or two; anything longer without its blank line is not one. */
 export const MAX_HEADER_BYTES = 4096;
@@ -20,6 +21,9 @@ export interface FramingProblem {
   kind: 'framing' | 'json';
   message: string;
 }
+
+/** Body bytes left unread by the skimmer, for the embedded-header check (its look-behind is 64). */
+const SCAN_OVERLAP = 64;
 
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]";
 const FIELD = new RegExp(`^(${TOKEN}+):[ \\t]*([\\x20-\\x7e\\t]*?)[ \\t]*$`);
@@ -38,6 +42,8 @@ export class FramedMessageReader extends AbstractMessageReader implements Messag
   /** Body bytes already searched for an embedded header, and the last of them. */
   private scanned = 0;
   private scanTail = '';
+  /** A body that may hold document text over the server's limit, read as it arrives (document-store.ts). */
+  private skim: BodySkimmer | null = null;
   private callback: DataCallback | null = null;
   private closed = false;
   private readonly decoder = new TextDecoder('utf-8', { fatal: true });
@@ -96,13 +102,28 @@ export class FramedMessageReader extends AbstractMessageReader implements Messag
       if (cut !== -1) {
         this.take(cut);
         this.bodyLength = -1;
+        this.skim = null;
         this.report({ kind: 'json', message: 'the message is not JSON: another message starts inside it (its Content-Length was too large)' });
         continue;
       }
-      if (this.size < this.bodyLength) return;
+      if (this.size < this.bodyLength) {
+        // Such a body is not held whole: what has arrived goes to the skimmer, but for the last bytes,
+        // which the check above reads again with the next ones (bodyLength counts what is left).
+        if ((this.skim !== null || this.bodyLength > MAX_DOCUMENT_CHARS) && this.size > SCAN_OVERLAP) {
+          const n = this.size - SCAN_OVERLAP;
+          this.skim ??= new BodySkimmer();
+          this.skim.feed(this.take(n));
+          this.bodyLength -= n;
+          this.scanned -= n;
+        }
+        return;
+      }
       const body = this.take(this.bodyLength);
       this.bodyLength = -1;
-      this.deliver(body);
+      const skim = this.skim;
+      this.skim = null;
+      skim?.feed(body);
+      this.deliver(skim ?? body);
     }
   }
 
@@ -164,10 +185,10 @@ export class FramedMessageReader extends AbstractMessageReader implements Messag
     return n;
   }
 
-  private deliver(body: Buffer): void {
+  private deliver(body: Buffer | BodySkimmer): void {
     let message: unknown;
     try {
-      message = JSON.parse(this.decoder.decode(body));
+      message = body instanceof BodySkimmer ? body.parse((bytes) => this.decoder.decode(bytes)) : JSON.parse(this.decoder.decode(body));
     } catch (err) {
       this.report({ kind: 'json', message: err instanceof SyntaxError ? `the message is not JSON (${err.message})` : 'the message is not valid UTF-8' });
       return;

@@ -13,7 +13,6 @@ import {
   type InitializeParams,
   type InitializeResult,
 } from 'vscode-languageserver';
-import { TextDocument } from 'vscode-languageserver-textdocument';
 import { uriToPath } from './uri-path';
 import {
   FillBlanksRequest,
@@ -29,6 +28,7 @@ import {
 import type { EngineLoader } from './engine-adapter';
 import { fillBlanks } from './fill-blanks';
 import { activeStoreModel, FinetuneJob } from './finetune-job';
+import { boundedDocuments } from './document-store';
 import type { HandlerContext } from './handler-context';
 import { InlineCompletionHandler } from './inline-completion';
 import { describeError, type Logger } from './logger';
@@ -74,7 +74,8 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
     warn: (m) => connection.console.warn(m),
     error: (m) => connection.console.error(m),
   };
-  const documents = new TextDocuments(TextDocument);
+  // Oversized documents are kept without their text (document-store.ts).
+  const documents = new TextDocuments(boundedDocuments);
   const status = new StatusReporter((s) => void connection.sendNotification(StatusNotification, s).catch(() => undefined));
   const host = new ModelHost(options.loader, status, log, options.timeLimits);
   const sampler = new SamplerState();
