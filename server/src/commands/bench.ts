@@ -15,6 +15,7 @@ import { benchLsp, LSP_WARMUP, type LspRow } from './bench-lsp';
 import { checkWritableFile } from './args';
 import { editSimilarity, exactMatch, percentile, readTasks, type Task } from './bench-metrics';
 import { benchRealistic, REALISTIC_USAGE } from './bench-realistic';
+import { benchSoak, SOAK_USAGE } from './bench-soak';
 import { engineFlags, output, parseEngineArgs, positiveIntFlag } from './engine-flags';
 
 export { editSimilarity, exactMatch, levenshtein } from './bench-metrics';
@@ -35,8 +36,11 @@ would: textDocument/inlineCompletion, debounce 0) and compares it with the in-pr
   --no-lsp         skip the language-server row (it needs the built dist/cli.js)
   --model DIR, --threads T   as for infill
   --suite realistic          the realistic suite instead (options below)
+  --suite soak               the language server's memory over a long editing session (below)
 
-${REALISTIC_USAGE}`;
+${REALISTIC_USAGE}
+
+${SOAK_USAGE}`;
 
 /** The value of --suite in argv (default: the fixed suite). */
 function suiteOf(argv: readonly string[]): string {
@@ -183,7 +187,8 @@ export const command: Command = {
   async run(argv) {
     const suite = suiteOf(argv);
     if (suite === 'realistic') return benchRealistic(argv);
-    if (suite !== 'fixed') throw new UsageError(`unknown suite '${suite}' (suites: fixed, realistic)\n\n${USAGE}`);
+    if (suite === 'soak') return benchSoak(argv);
+    if (suite !== 'fixed') throw new UsageError(`unknown suite '${suite}' (suites: fixed, realistic, soak)\n\n${USAGE}`);
     const { values, positionals } = parseEngineArgs(argv, {
       suite: { type: 'string' },
       json: { type: 'string' },
