@@ -112,6 +112,8 @@ export async function sample(
   const healing = canvas.spans.flatMap((s, k) =>
     s.healed !== undefined && s.healed.length > 0 && s.length > 0 ? [{ span: k, pos: s.start, rem: s.healed, blanks: isBlanks(s.healed) }] : [],
   );
+  /** Positions whose token spelled out healed text: re-masking may not take them back (no constraint would hold them). */
+  const spelled = new Set<number>();
   const tokenBytes = (id: number): Uint8Array => {
     if (!model.tokenizer.tokenBytes) throw new Error('token healing needs a tokenizer that gives token bytes');
     return model.tokenizer.tokenBytes(id);
@@ -177,15 +179,17 @@ export async function sample(
     const row = (p: number) => logits.subarray(rowOf.get(p)! * vocab, (rowOf.get(p)! + 1) * vocab);
     // This step's logits are ours to edit: ruling [PAD] out here keeps every later rule unchanged.
     // BOS/EOS mark the document's ends, which the canvas places itself: inside a span they are no text
-    // (they decode to nothing), so a span may not take them.
-    for (const p of masked) {
+    // (they decode to nothing), so a span may not take them. Every gathered row gets the same bans, so
+    // a position that re-masking takes back (and the time budget's final commit may then fill from
+    // this step's row) is held to the same rules as one still masked.
+    for (const p of gathered) {
       const r = row(p);
       r[bos] = -Infinity;
       r[eos] = -Infinity;
       if (noPad.has(p)) r[pad] = -Infinity;
     }
     for (const s of canvas.spans) {
-      if (s.bannedFirst && s.length > 0 && ids[s.start] === mask) for (const id of s.bannedFirst) row(s.start)[id] = -Infinity;
+      if (s.bannedFirst && s.length > 0 && rowOf.has(s.start)) for (const id of s.bannedFirst) row(s.start)[id] = -Infinity;
     }
     // A healing position may only take a token that continues the removed text.
     for (const h of healing) {
@@ -307,6 +311,7 @@ export async function sample(
       // A token that only spells out the healed text writes nothing yet: minTokens counts from after it.
       if (b.length === h.rem.length && options.minTokens > 0) for (let i = 1; i <= options.minTokens; i++) noPad.add(h.pos + i);
       h.rem = b.length >= h.rem.length ? new Uint8Array(0) : h.rem.subarray(b.length);
+      spelled.add(h.pos);
       h.pos++;
       if (h.pos >= s.start + s.length) h.rem = new Uint8Array(0);
     }
@@ -316,7 +321,7 @@ export async function sample(
       const budget = Math.floor(options.remask * fresh);
       if (budget > 0) {
         const earlier = spanPositions
-          .filter((p) => committedAt[p] >= 0 && committedAt[p] < step && ids[p] !== pad)
+          .filter((p) => committedAt[p] >= 0 && committedAt[p] < step && ids[p] !== pad && !spelled.has(p))
           .map((p) => ({ p, prob: tokenProbability(row(p), mask, ids[p]!) }));
         earlier.sort((a, b) => a.prob - b.prob);
         for (const { p } of earlier.slice(0, budget)) {

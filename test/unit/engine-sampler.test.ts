@@ -279,3 +279,43 @@ test('minTokens: [PAD] is never chosen at a span\'s first positions, so a marked
   assert.equal(first.size, 12, 'the unconstrained run decoded every position');
   assert.throws(() => resolveSampler({ minTokens: -1 }), RequestError);
 });
+
+test('re-masked positions keep every ban: the time budget\'s final commit fills them by the same rules', async () => {
+  const m = engine.model;
+  const { mask, pad, bos, eos } = m.config.special;
+  const n = 12;
+  const opts = resolveSampler({ cache: false, remask: 0.99, minTokens: n, lengthThreshold: 0, steps: 4, threshold: 1, timeBudgetMs: 1000 });
+  let broken = 0;
+  let remasked = 0;
+  for (const text of ['x = [', 'def f(a, b):\n    return ', 'print(', 'import ', 'for i in range(', 'y = f(']) {
+    const prefix = ids(text);
+    const start = prefix.length;
+    const base = { ids: Int32Array.from([...prefix, ...new Array(n).fill(mask), ...ids('\n')]), spans: [{ start, length: n }] };
+    // The token the model wants first is banned there: the span's start takes its second choice.
+    const free = (await sample(m, base, resolveSampler({ cache: false, steps: 1, minTokens: n, lengthThreshold: 0 }))).spans[0]![0]!;
+    const canvas = { ...base, spans: [{ start, length: n, bannedFirst: [free] }] };
+    const seen = new Map<number, number>();
+    // The sampler's clock is stood still, then moved past the budget during the step in which
+    // re-masking takes earlier commits back: the final commit fills the re-masked positions from that
+    // step's rows, whatever the machine's speed.
+    const realNow = Date.now;
+    let now = realNow();
+    Date.now = () => now;
+    let out;
+    try {
+      out = await sample(m, canvas, opts, undefined, (step, commits) => {
+        for (const [p, t] of commits) {
+          if (seen.has(p)) remasked++;
+          seen.set(p, t);
+        }
+        if (step === 1) now += 10_000;
+      });
+    } finally {
+      Date.now = realNow;
+    }
+    const span = out.spans[0]!;
+    if (span.length !== n || span[0] === free || span.some((t) => t === pad || t === bos || t === eos)) broken++;
+  }
+  assert.ok(remasked > 0, 'the cases must re-mask');
+  assert.equal(broken, 0);
+});
