@@ -7,7 +7,8 @@ import { type Engine, loadModel } from '../../server/engine/engine';
 import { allowedNext, healGap, insertsLines, stripHealed } from '../../server/engine/heal';
 import { resolveSampler } from '../../server/engine/options';
 import { sample } from '../../server/engine/sampler';
-import { answerSettled, balanceFragment, cutRepeatedLine, cutRunaway, expectedBrackets, fitsItsLine, scopeAnswer } from '../../server/engine/scope';
+import { balanceFragment, expectedBrackets } from '../../server/engine/brackets';
+import { answerSettled, cutRepeatedLine, cutRunaway, fitsItsLine, scopeAnswer } from '../../server/engine/scope';
 
 const MODEL = join(__dirname, '..', '..', 'models', 'default');
 let engine: Engine;
