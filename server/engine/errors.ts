@@ -13,6 +13,11 @@ export class ModelError extends Error {
   }
 }
 
+/** A tokenizer.json that cannot be loaded, or an id that is not in the vocabulary. */
+export class TokenizerError extends Error {
+  override readonly name = 'TokenizerError';
+}
+
 /**
  * Says why text is not valid JSON without quoting it: JavaScript's JSON.parse messages may quote the
  * text they failed on, and a file that is not what it should be (a path pointing at another file)
