@@ -52,4 +52,7 @@ test('a context setting beyond the model is cut, and the log says to what, once'
   assert.deepEqual(cut, [`diffill.contextTokens is 1024, but the model default reads ${maxPosition} tokens in all: an inline completion (8 tokens) gets at most ${room} tokens of context`]);
   const fits = (await warningsWith({ maxTokens: 8, contextTokens: room })).filter((w) => /contextTokens/.test(w));
   assert.deepEqual(fits, []);
+  // The defaults: a window of the model's own size, of which the gap takes its share, is no cut.
+  const whole = (await warningsWith({ maxTokens: 8, contextTokens: maxPosition })).filter((w) => /contextTokens/.test(w));
+  assert.deepEqual(whole, []);
 });

@@ -14,13 +14,17 @@ export function contextRoom(maxPosition: number, gapTokens: number): number {
 const told = new Set<string>();
 
 /**
- * Logs one warning when the setting asks for more context than the engine's model can take beside a
- * gap of `gapTokens`; returns the message, or null when the request is not cut (or was already told).
+ * Logs one warning when the setting asks for more tokens than the engine's model reads in all, saying
+ * what a request with a gap of `gapTokens` gets; returns the message, or null when the setting is
+ * within the model's window (or this was already told).
  */
 export function noteContextCut(log: Logger, engine: InfillEngine, contextTokens: number, gapTokens: number, what: string): string | null {
   if (engine.maxPosition === undefined) return null;
+  // Up to max_position the setting is the window the model reads, and the gap always takes its share
+  // of it: the defaults (512 for a 512-position model) are no cut to warn about. Beyond it, the user
+  // asked for context the model cannot read.
+  if (contextTokens <= engine.maxPosition) return null;
   const room = contextRoom(engine.maxPosition, gapTokens);
-  if (contextTokens <= room) return null;
   const key = `${engine.name}:${engine.maxPosition}:${what}:${contextTokens}:${room}`;
   if (told.has(key)) return null;
   told.add(key);
