@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Engine } from '../../server/engine/engine';
 import { loadModel } from '../../server/engine/engine';
-import { loadSuite, selectTasks, taskParts } from '../../server/src/commands/bench-realistic';
+import { loadSuite, selectTasks, taskParts } from '../../server/src/commands/bench-realistic-suite';
 
 const ROOT = resolve(__dirname, '..', '..');
 

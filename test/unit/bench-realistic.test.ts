@@ -1,13 +1,14 @@
 // The realistic bench suite: the extractor (test/bench/extract-realistic.ts) on the small fixture corpus
 // (deterministic, gaps shaped as each kind promises), the committed suite's consistency, and the
-// metrics of server/src/commands/bench-realistic.ts and bench-parse.ts (parse checks, repetition).
+// metrics of server/src/commands/bench-realistic-*.ts and bench-parse.ts (parse checks, repetition).
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Tokenizer } from '../../server/engine/tokenizer';
 import { command as bench } from '../../server/src/commands/bench';
 import { checkParses, pythonParses } from '../../server/src/commands/bench-parse';
-import { addsRepetition, loadSuite, repeatedUnits, selectTasks, summarize, taskParts, type TaskResult } from '../../server/src/commands/bench-realistic';
+import { addsRepetition, repeatedUnits, summarize, type TaskResult } from '../../server/src/commands/bench-realistic-score';
+import { loadSuite, selectTasks, taskParts } from '../../server/src/commands/bench-realistic-suite';
 import { buildSuite, KINDS, PROSE_KINDS, readCorpus, suiteFiles, type RealisticTask } from '../bench/extract-realistic';
 
 const ROOT = join(__dirname, '..', '..');

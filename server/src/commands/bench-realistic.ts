@@ -5,17 +5,19 @@
 // JavaScript and Markdown documents stored whole. Each row is a named setting of engine options; per
 // kind and overall it reports exact match (exact and whitespace-trimmed), edit similarity, the share of
 // filled documents that still parse (bench-parse.ts), runaway repetition, answer length against the
-// reference, empty answers, latency and forwards.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+// reference, empty answers, latency and forwards. The suite's files: bench-realistic-suite.ts; scoring:
+// bench-realistic-score.ts; the markdown: bench-realistic-report.ts; this file runs the rows.
+import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { CommandError, UsageError } from '../command';
+import { UsageError } from '../command';
 import { packageRoot } from '../paths';
 import type { FitOptions, SamplerOptions } from '../../engine/api';
-import type { TextCodec } from '../../engine/codec';
 import { type Engine, loadModel } from '../../engine/index';
 import { checkParses, type ParseCheck } from './bench-parse';
-import { editSimilarity, percentile } from './bench-metrics';
+import { fix, pct, realisticMarkdown, type RowReport } from './bench-realistic-report';
+import { groupBy, score, summarize, type TaskResult } from './bench-realistic-score';
+import { loadSuite, type RealisticTask, selectTasks, type Suite, type SuiteDoc, taskParts } from './bench-realistic-suite';
 import { checkWritableFile } from './args';
 import { engineFlags, output, parseEngineArgs, positiveIntFlag } from './engine-flags';
 
@@ -56,223 +58,7 @@ export const REALISTIC_ROWS: RealisticRow[] = [
   { id: 'defaults', name: 'engine defaults', sampler: {} },
 ];
 
-export interface SuiteDoc {
-  path: string;
-  package: string | null;
-  version: string | null;
-  license: string | null;
-  language: string;
-  text: string;
-}
-
-/** One line of test/bench/realistic/tasks.jsonl (see test/bench/extract-realistic.ts). */
-export interface RealisticTask {
-  id: string;
-  kind: string;
-  mode: 'infill' | 'fill';
-  language: string;
-  doc: number;
-  start: number;
-  end: number;
-  doc_end: number;
-  reference: string;
-  ref_tokens: number;
-  max_tokens: number;
-  source: { package: string | null; version: string | null; path: string; license: string | null };
-}
-
-export interface Suite {
-  dir: string;
-  docs: SuiteDoc[];
-  tasks: RealisticTask[];
-}
-
-function readJsonl<T>(file: string): T[] {
-  const out: T[] = [];
-  readFileSync(file, 'utf8')
-    .split('\n')
-    .forEach((line, i) => {
-      if (line.trim() === '') return;
-      try {
-        out.push(JSON.parse(line) as T);
-      } catch (err) {
-        throw new CommandError(`${file} line ${i + 1}: not JSON (${(err as Error).message})`);
-      }
-    });
-  return out;
-}
-
-export function loadSuite(dir: string): Suite {
-  const docsFile = join(dir, 'docs.jsonl');
-  const tasksFile = join(dir, 'tasks.jsonl');
-  if (!existsSync(docsFile) || !existsSync(tasksFile)) {
-    throw new CommandError(`no realistic suite in ${dir} (make it with test/bench/extract-realistic.ts)`);
-  }
-  const docs = readJsonl<SuiteDoc>(docsFile);
-  const tasks = readJsonl<RealisticTask>(tasksFile);
-  for (const t of tasks) {
-    const d = docs[t.doc];
-    if (d === undefined || typeof d.text !== 'string' || d.text.slice(0, t.doc_end).slice(t.start, t.end) !== t.reference) {
-      throw new CommandError(`${tasksFile}: task ${t.id} does not match its document (rebuild the suite)`);
-    }
-  }
-  return { dir, docs, tasks };
-}
-
-/** The task's document (cut at doc_end) split around its gap. */
-export function taskParts(task: RealisticTask, docs: readonly SuiteDoc[]): { document: string; prefix: string; suffix: string } {
-  const document = docs[task.doc]!.text.slice(0, task.doc_end);
-  return { document, prefix: document.slice(0, task.start), suffix: document.slice(task.end) };
-}
-
-/** The first N tasks of each kind (file order), optionally only some kinds. */
-export function selectTasks(tasks: readonly RealisticTask[], limit: number | undefined, kinds: readonly string[] | undefined): RealisticTask[] {
-  const out: RealisticTask[] = [];
-  const order = [...new Set(tasks.map((t) => t.kind))];
-  for (const kind of order) {
-    if (kinds !== undefined && !kinds.includes(kind)) continue;
-    const ts = tasks.filter((t) => t.kind === kind);
-    out.push(...(limit === undefined ? ts : ts.slice(0, limit)));
-  }
-  return out;
-}
-
-// --- repetition ------------------------------------------------------------------------------------
-
-/** The smallest period of a sequence (its length when it has none). */
-function period(xs: readonly number[]): number {
-  for (let p = 1; p < xs.length; p++) {
-    if (xs.length % p !== 0) continue;
-    let ok = true;
-    for (let i = p; i < xs.length && ok; i++) ok = xs[i] === xs[i - p];
-    if (ok) return p;
-  }
-  return xs.length;
-}
-
-/** The lexicographically smallest rotation, as a key (a run of a unit can start at any of its rotations). */
-function canonical(unit: readonly number[]): string {
-  let best: number[] | null = null;
-  for (let r = 0; r < unit.length; r++) {
-    const rot = [...unit.slice(r), ...unit.slice(0, r)];
-    if (best === null || lexLess(rot, best)) best = rot;
-  }
-  return best!.join(',');
-}
-
-function lexLess(a: readonly number[], b: readonly number[]): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! < b[i]!;
-  return false;
-}
-
-/**
- * Units (one token, or an n-gram of up to maxN tokens) that occur `copies` or more times in a row in
- * ids, as canonical keys: a unit that is itself periodic counts as its shortest period, and rotations
- * of a unit are one unit.
- */
-export function repeatedUnits(ids: ArrayLike<number>, maxN = 8, copies = 3): Set<string> {
-  const xs = Array.from(ids);
-  const out = new Set<string>();
-  for (let p = 1; p <= maxN; p++) {
-    let run = 0; // consecutive i with xs[i] === xs[i - p]
-    for (let i = p; i < xs.length; i++) {
-      run = xs[i] === xs[i - p] ? run + 1 : 0;
-      if (run >= (copies - 1) * p) {
-        const unit = xs.slice(i - p + 1, i + 1);
-        if (period(unit) === p) out.add(canonical(unit));
-      }
-    }
-  }
-  return out;
-}
-
-/** True when the answer repeats a unit 3+ times in a row that the reference does not repeat so. */
-export function addsRepetition(answer: ArrayLike<number>, reference: ArrayLike<number>): boolean {
-  const ref = repeatedUnits(reference);
-  for (const u of repeatedUnits(answer)) if (!ref.has(u)) return true;
-  return false;
-}
-
 // --- running ---------------------------------------------------------------------------------------
-
-export interface TaskResult {
-  id: string;
-  kind: string;
-  language: string;
-  answer: string;
-  ms: number;
-  forwards: number;
-  error: string | null;
-  exact: boolean;
-  exact_trimmed: boolean;
-  edit_similarity: number;
-  answer_tokens: number;
-  reference_tokens: number;
-  repetition: boolean;
-  empty: boolean;
-  /** The task's own document parses (null: not checked: prose, or no checker). */
-  original_parses: boolean | null;
-  /** The document with the answer written in parses (null: not checked). */
-  parses: boolean | null;
-}
-
-export interface Summary {
-  tasks: number;
-  exact_match: number;
-  exact_match_trimmed: number;
-  edit_similarity: number;
-  /** Share of filled documents that parse, over the tasks whose own document parses; null = n/a. */
-  parse_rate: number | null;
-  parse_checked: number;
-  repetition_rate: number;
-  /** Mean of answer tokens / reference tokens. */
-  length_ratio: number;
-  /** Share of answers longer than 1.5x the reference (tokens). */
-  longer_than_1_5x: number;
-  /** Share of answers that are empty or whitespace only. */
-  empty: number;
-  p50_ms: number;
-  p95_ms: number;
-  mean_forwards: number;
-  errors: number;
-}
-
-export function summarize(rs: readonly TaskResult[]): Summary {
-  const n = Math.max(1, rs.length);
-  const share = (f: (r: TaskResult) => boolean) => rs.filter(f).length / n;
-  const checked = rs.filter((r) => r.original_parses === true && r.parses !== null);
-  return {
-    tasks: rs.length,
-    exact_match: share((r) => r.exact),
-    exact_match_trimmed: share((r) => r.exact_trimmed),
-    edit_similarity: rs.reduce((a, r) => a + r.edit_similarity, 0) / n,
-    parse_rate: checked.length === 0 ? null : checked.filter((r) => r.parses).length / checked.length,
-    parse_checked: checked.length,
-    repetition_rate: share((r) => r.repetition),
-    length_ratio: rs.reduce((a, r) => a + r.answer_tokens / Math.max(1, r.reference_tokens), 0) / n,
-    longer_than_1_5x: share((r) => r.answer_tokens > 1.5 * r.reference_tokens),
-    empty: share((r) => r.empty),
-    p50_ms: percentile(rs.map((r) => r.ms), 0.5),
-    p95_ms: percentile(rs.map((r) => r.ms), 0.95),
-    mean_forwards: rs.reduce((a, r) => a + r.forwards, 0) / n,
-    errors: rs.filter((r) => r.error !== null).length,
-  };
-}
-
-/** Scores one answer (everything but the parse check, which runs in batches). */
-export function score(task: RealisticTask, answer: string, codec: TextCodec): Pick<TaskResult, 'exact' | 'exact_trimmed' | 'edit_similarity' | 'answer_tokens' | 'reference_tokens' | 'repetition' | 'empty'> {
-  const a = codec.encode(answer);
-  const r = codec.encode(task.reference);
-  return {
-    exact: answer === task.reference,
-    exact_trimmed: answer.trim() === task.reference.trim(),
-    edit_similarity: editSimilarity(answer, task.reference),
-    answer_tokens: a.length,
-    reference_tokens: r.length,
-    repetition: addsRepetition(a, r),
-    empty: answer.trim() === '',
-  };
-}
 
 interface RunOptions {
   base: Partial<SamplerOptions>;
@@ -292,24 +78,6 @@ async function runTask(engine: Engine, task: RealisticTask, docs: readonly Suite
   }
   const r = await engine.infill({ prefix, suffix, maxTokens: task.max_tokens, sampler, context, fit });
   return { answer: r.text, ms: r.latencyMs, forwards: r.forwards };
-}
-
-export interface RowReport {
-  id: string;
-  name: string;
-  sampler: Partial<SamplerOptions>;
-  fit: Partial<FitOptions> | null;
-  overall: Summary;
-  by_kind: Record<string, Summary>;
-  by_language: Record<string, Summary>;
-  examples: Record<string, Array<{ id: string; language: string; reference: string; answer: string }>>;
-  answers?: TaskResult[];
-}
-
-function groupBy(rs: readonly TaskResult[], key: (r: TaskResult) => string): Record<string, Summary> {
-  const out: Record<string, Summary> = {};
-  for (const k of [...new Set(rs.map(key))]) out[k] = summarize(rs.filter((r) => key(r) === k));
-  return out;
 }
 
 /** Parse status of each task's own document, checked once per distinct document. */
@@ -389,46 +157,6 @@ export async function runRealisticRow(
     examples,
     ...(o.answers ? { answers: results } : {}),
   };
-}
-
-// --- report ----------------------------------------------------------------------------------------
-
-const pct = (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : `${(100 * x).toFixed(1)} %`);
-const fix = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
-
-const HEADER =
-  '| exact | exact (trimmed) | edit sim. | parses | repetition | length ratio | > 1.5x ref | empty | p50 ms | p95 ms | forwards |';
-
-function cells(s: Summary): string {
-  const parse = s.parse_rate === null ? 'n/a' : `${pct(s.parse_rate)} (${s.parse_checked})`;
-  return (
-    `${pct(s.exact_match)} | ${pct(s.exact_match_trimmed)} | ${fix(s.edit_similarity, 3)} | ${parse} | ${pct(s.repetition_rate)} | ` +
-    `${fix(s.length_ratio, 2)} | ${pct(s.longer_than_1_5x)} | ${pct(s.empty)} | ${fix(s.p50_ms)} | ${fix(s.p95_ms)} | ${fix(s.mean_forwards, 1)} |`
-  );
-}
-
-export function realisticMarkdown(rows: readonly RowReport[], meta: Record<string, unknown>): string {
-  const lines = [
-    `Machine: ${String(meta['cpu'])}, ${String(meta['threads'])} threads, load average ${String(meta['load_average_1m'])} at the end; ` +
-      `model: ${String(meta['model'])}; ${String(meta['tasks'])} tasks (${String(meta['tasks_per_kind'])}); ${String(meta['date'])}`,
-    `Command: \`${String(meta['command'])}\``,
-    `Parse checks: Python ${String(meta['python'] ?? 'n/a')} (ast.parse), TypeScript ${String(meta['typescript'] ?? 'n/a')} (syntactic diagnostics); ` +
-      'the parses column counts only tasks whose own document parses (their number in brackets); Markdown is not checked.',
-    ...(meta['notes'] as string[]).map((n) => `Note: ${n}`),
-    '',
-    `| row | tasks ${HEADER}`,
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.name} | ${r.overall.tasks} | ${cells(r.overall)}`),
-  ];
-  for (const r of rows) {
-    lines.push('', `**${r.name}** (sampler ${JSON.stringify(r.sampler)}, fit ${r.fit === null ? 'engine defaults' : JSON.stringify(r.fit)})`, '');
-    lines.push(`| kind | tasks ${HEADER}`, '|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-    for (const [kind, s] of Object.entries(r.by_kind)) lines.push(`| ${kind} | ${s.tasks} | ${cells(s)}`);
-    lines.push(`| all | ${r.overall.tasks} | ${cells(r.overall)}`);
-    const errors = r.overall.errors;
-    if (errors > 0) lines.push('', `${errors} tasks failed with an error (scored as empty answers).`);
-  }
-  return lines.join('\n') + '\n';
 }
 
 // --- command ---------------------------------------------------------------------------------------
