@@ -34,9 +34,8 @@ export const SOAK_USAGE = `Usage: diffill bench --suite soak [--minutes M] [--wa
                      [--seed S] [--cli FILE] [--json OUT] [--markdown OUT] [--model DIR] [--threads T]
 
 Soaks the built language server (diffill lsp --stdio) as an editor would: random edits (didChange)
-in three open documents of the realistic suite (200 to 200,000 characters), an inline completion
-request after each keystroke that cancels the one before it, pauses in which completions finish (one
-in five cancelled part way), documents closed and others opened. The server's
+in three open documents, an inline completion request after each keystroke that cancels the one
+before it, pauses in which completions finish, documents closed and others opened. The server's
 resident memory (VmRSS) is sampled every second; its growth is measured from the end of the warm-up
 to the end of the run (medians of the first and last stretch). Then documents of several megabytes
 are opened, checked to be refused, and closed; the resident memory before and after shows whether
@@ -155,8 +154,8 @@ function loadCorpus(): Corpus {
     .split('\n')
     .filter((l) => l.trim() !== '')
     .map((l) => JSON.parse(l) as { text: string; language: string })
-    .filter((d) => d.text.length >= 200 && d.text.length <= 200_000);
-  if (texts.length === 0) throw new UsageError(`${file} has no document of 200 to 200,000 characters`);
+    .filter((d) => d.text.length >= 2_000 && d.text.length <= 200_000);
+  if (texts.length === 0) throw new UsageError(`${file} has no document of 2,000 to 200,000 characters`);
   return { texts };
 }
 
@@ -434,14 +433,14 @@ async function runSoak(o: SoakOptions): Promise<SoakReport> {
           if (inFlight === source) inFlight = null;
         });
       outstanding.add(p);
-      // Typing: bursts of 1-8 keystrokes 40-160 ms apart, then a pause of 0.3-2 s in which the
+      // Typing: bursts of 1-10 keystrokes 60-200 ms apart, then a pause of 0.4-3 s in which the
       // last request runs (reading the ghost text); one pause in five cancels it part way (Escape,
       // the cursor moved).
       if (burst > 0) {
         burst--;
-        await sleep(between(40, 160));
+        await sleep(between(60, 200));
       } else {
-        const pause = between(300, 2000);
+        const pause = between(400, 3000);
         if (rand() < 0.2) {
           const after = between(50, Math.min(600, pause));
           await sleep(after);
@@ -450,7 +449,7 @@ async function runSoak(o: SoakOptions): Promise<SoakReport> {
         } else {
           await sleep(pause);
         }
-        burst = between(0, 7);
+        burst = between(0, 9);
       }
     }
     await within(Promise.all([...outstanding]), 60_000, null);
@@ -516,9 +515,13 @@ async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const probe = async (): Promise<boolean> => {
       const d = await open(small.text, small.language, 'probe');
       d.cursor = small.text.length >> 1;
-      const res = await ask(d, true).catch(() => null);
+      const res = await within(
+        ask(d, true).catch(() => 'error' as const),
+        60_000,
+        'timeout' as const,
+      );
       await close(d);
-      return res !== null;
+      return res !== 'timeout' && res !== 'error';
     };
     await probe();
     await sleep(10_000);
@@ -565,7 +568,7 @@ async function runSoak(o: SoakOptions): Promise<SoakReport> {
       progress(`${mb} million characters: ${refused ? 'refused' : 'NOT refused'} in ${Math.round(answerMs)} ms, peak ${round(peak)} MB, after close ${round(afterClose)} MB`);
       docsOut.push({ million_chars: mb, text_bytes: Buffer.byteLength(text), refused, refusal_logged: refusalLogged, answer_ms: Math.round(answerMs), peak_mb: round(peak), after_close_mb: round(afterClose) });
     }
-    // The server still answers ordinary requests afterwards.
+    // The server still answers ordinary requests afterwards (null is an answer: no ghost text).
     const answers = await probe();
     await sleep(10_000);
     const after = await settledRss();
