@@ -9,6 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
+from . import events
 from .errors import BadArguments
 
 
@@ -50,6 +51,36 @@ def check_compatible(saved: dict, current: dict) -> None:
              if k in saved and saved[k] != v]
     if diffs:
         raise BadArguments("--resume: the checkpoint belongs to a different run (" + "; ".join(diffs) + ")")
+
+
+def save_training(out: Path, fingerprint: dict, model, opt, *, step: int, train_elapsed: float,
+                  history: list) -> None:
+    """Saves everything the step loop needs to go on from `step`, and announces it."""
+    import torch
+
+    path = save(out, {
+        "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
+        "step": step, "train_elapsed": train_elapsed, "history": [list(h) for h in history],
+        "torch_rng": torch.get_rng_state()})
+    events.emit("checkpoint", step=step, path=str(path))
+
+
+def resume(out: Path, fingerprint: dict, model, opt) -> tuple[int, float, list]:
+    """Loads the checkpoint of `out` into model and optimizer: (step, train seconds, loss history); a
+    missing checkpoint starts fresh at (0, 0.0, [])."""
+    import torch
+
+    state = load(out)
+    if state is None:
+        events.log(f"--resume: no checkpoint at {checkpoint_dir(out)}; starting fresh")
+        return 0, 0.0, []
+    check_compatible(state["fingerprint"], fingerprint)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])
+    step = int(state["step"])
+    events.log(f"resumed from step {step}")
+    return step, float(state["train_elapsed"]), [tuple(h) for h in state["history"]]
 
 
 def remove(out: Path) -> None:

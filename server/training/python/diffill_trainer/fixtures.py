@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from .train import main as train_main
-from .trainer import REPO_ROOT
+from .plan import REPO_ROOT
 
 # seq_len 128 so the fixture's max_position (the trained length) leaves room for test contexts.
 # Token rows only: the tests that use the fixture need a fixed recipe, not the trainer's current
