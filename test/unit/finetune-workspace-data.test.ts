@@ -9,19 +9,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  collectWorkspaceData,
-  codePointLength,
-  crc32,
-  dataPathFor,
-  hasGeneratedHeader,
-  loadTokenCounter,
-  looksMinified,
-  TRAINER_VAL_FRACTION,
-  trainerSplit,
-  WorkspaceDataError,
-  type WorkspaceData,
-} from '../../server/training/workspace-data';
+import { collectWorkspaceData, loadTokenCounter, WorkspaceDataError, type WorkspaceData } from '../../server/training/workspace-data';
+import { hasGeneratedHeader, looksMinified } from '../../server/training/workspace-data-content';
+import { dataPathFor } from '../../server/training/workspace-data-folder';
+import { codePointLength, crc32, TRAINER_VAL_FRACTION, trainerSplit } from '../../server/training/workspace-data-split';
 
 const REPO = path.resolve(__dirname, '../..');
 const TOKENIZER = path.join(REPO, 'models/default/tokenizer.json');
