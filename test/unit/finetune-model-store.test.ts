@@ -9,13 +9,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  defaultStoreRoot,
-  ModelStore,
-  ModelStoreError,
-  modelDirProblem,
-  type ActiveModel,
-} from '../../server/training/model-store';
+import { modelDirProblem } from '../../server/training/model-dir';
+import { defaultStoreRoot, ModelStore, ModelStoreError, type ActiveModel } from '../../server/training/model-store';
 
 const REPO = path.resolve(__dirname, '../..');
 const BASE = path.join(REPO, 'models/default');

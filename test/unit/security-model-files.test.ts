@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { MAX_POSITION_LIMIT, parseConfig } from '../../server/engine/config';
 import { ModelError } from '../../server/engine/errors';
 import { openModel } from '../../server/engine/model';
-import { modelDirProblem } from '../../server/training/model-store';
+import { modelDirProblem } from '../../server/training/model-dir';
 import { copyOfTinyModel, removeScratchCopies } from '../helpers/tiny-model';
 
 // Short, like a host name: JavaScript's JSON errors quote the first bytes of the text they fail on.
