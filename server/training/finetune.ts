@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { packageRoot } from '../src/paths';
+import { packageRoot } from '../common/paths';
 import { evaluateModels, EvaluationError, type Evaluation } from './finetune-evaluate';
 import { probeCandidate, probeFromText, type ProbeResult } from './finetune-probe';
 import { renderReport, REPORT_FILE } from './finetune-report';

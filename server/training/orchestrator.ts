@@ -4,7 +4,7 @@
 // trainer's `done` summary or rejects with one TrainerError. It never exits the process or prints.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { packageRoot } from '../src/paths';
+import { packageRoot } from '../common/paths';
 import { checkPython, findPython, trainerDir, type PythonCheck } from './python';
 import { runTrainer, type TrainerEvent, type TrainerRun } from './trainer-process';
 import { TrainerError } from './trainer-error';

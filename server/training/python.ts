@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { packageRoot } from '../src/paths';
+import { packageRoot } from '../common/paths';
 import { TrainerError } from './trainer-error';
 
 /** The one command that creates the trainer's environment (see README). */

@@ -21,7 +21,7 @@ import {
   type MessageConnection,
 } from 'vscode-languageserver-protocol/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { packageRoot } from '../paths';
+import { packageRoot } from '../../common/paths';
 import { StatusNotification, type StatusParams } from '../protocol';
 import { editSimilarity, exactMatch, percentile, type Task } from './bench-metrics';
 

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as TS from 'typescript';
-import { packageRoot } from '../paths';
+import { packageRoot } from '../../common/paths';
 
 export type TypeScriptModule = typeof TS;
 

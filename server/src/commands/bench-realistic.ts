@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { UsageError } from '../command';
-import { packageRoot } from '../paths';
+import { packageRoot } from '../../common/paths';
 import type { FitOptions, SamplerOptions } from '../../engine/api';
 import { type Engine, loadModel } from '../../engine/index';
 import { checkParses, type ParseCheck } from './bench-parse';

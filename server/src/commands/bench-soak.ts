@@ -27,7 +27,7 @@ import {
 import { TextDocument, type TextDocumentContentChangeEvent } from 'vscode-languageserver-textdocument';
 import { UsageError } from '../command';
 import { Prng } from '../../engine/prng';
-import { packageRoot } from '../paths';
+import { packageRoot } from '../../common/paths';
 import { engineFlags, num, output, parseEngineArgs } from './engine-flags';
 
 export const SOAK_USAGE = `Usage: diffill bench --suite soak [--minutes M] [--warmup-minutes W] [--huge-mb A,B,...] [--no-huge]

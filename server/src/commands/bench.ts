@@ -8,7 +8,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from '../command';
 import { CommandError, UsageError } from '../command';
-import { packageRoot } from '../paths';
+import { packageRoot } from '../../common/paths';
 import type { FitOptions, SamplerOptions } from '../../engine/api';
 import { type Engine, loadModel } from '../../engine/index';
 import { benchLsp, LSP_WARMUP, type LspRow } from './bench-lsp';

@@ -3,7 +3,7 @@
 // server's (limits.ts), so the command line accepts what the editor accepts and nothing more.
 import { UsageError } from '../command';
 import { SAMPLER_BOUNDS, SETTING_BOUNDS, type Bound } from '../limits';
-import { defaultModelDir } from '../paths';
+import { defaultModelDir } from '../../common/paths';
 import type { SamplerOptions } from '../../engine/api';
 import { boundedFlag, parseCommandArgs } from './args';
 

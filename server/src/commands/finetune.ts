@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Command } from '../command';
 import { CommandError, UsageError } from '../command';
-import { defaultModelDir } from '../paths';
+import { defaultModelDir } from '../../common/paths';
 import { finetune, FinetuneError, type FinetuneRequest } from '../../training/finetune';
 import { dataSection } from '../../training/finetune-report';
 import { defaultStoreRoot, ModelStore } from '../../training/model-store';

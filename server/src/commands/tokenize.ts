@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from '../command';
 import { CommandError, UsageError } from '../command';
-import { defaultModelDir } from '../paths';
+import { defaultModelDir } from '../../common/paths';
 import { Tokenizer } from '../../engine/tokenizer';
 import { parseCommandArgs } from './args';
 import { readTextFile } from './text-file';
