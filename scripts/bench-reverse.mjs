@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-// The experiment is TypeScript (server/training/reverse-experiment.ts); tsx compiles it on load.
+// The experiment is TypeScript (test/bench/reverse-experiment.ts); tsx compiles it on load.
 require('tsx/cjs');
 
 const { values } = parseArgs({
@@ -56,7 +56,7 @@ if (!existsSync(join(model, 'model.onnx'))) {
   modelNote = ' (models/default holds no model yet: the cached tiny test model was used)';
 }
 
-const { runReverseExperiment } = require(join(root, 'server', 'training', 'reverse-experiment.ts'));
+const { runReverseExperiment } = require(join(root, 'test', 'bench', 'reverse-experiment.ts'));
 const opts = {
   base: model,
   facts: positive('facts', values.facts),

@@ -5,8 +5,8 @@
 // falls well below the base model's, and the fine-tuned model answers every probe.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { forwardStatement, makeFacts, matches, scoreFacts, type FactEngine } from '../../server/training/reverse-facts';
-import { runReverseExperiment } from '../../server/training/reverse-experiment';
+import { forwardStatement, makeFacts, matches, scoreFacts, type FactEngine } from '../bench/reverse-facts';
+import { runReverseExperiment } from '../bench/reverse-experiment';
 import { tinyModelDir } from '../helpers/tiny-model';
 
 test('the facts generator is seeded, invented and collision-free', () => {

@@ -3,7 +3,7 @@
 // model that learned "A is the author of B" cannot answer "the author of B is ___" (the reversal
 // curse); a masked diffusion model is trained to fill any position, so it may. Exact match follows
 // the literature: the reference, lower-cased, is a substring of the lower-cased answer.
-import type { BeforeRequest, FillRequest, FillResult, InfillResult } from '../engine/api';
+import type { BeforeRequest, FillRequest, FillResult, InfillResult } from '../../server/engine/api';
 
 export interface Fact {
   name: string;

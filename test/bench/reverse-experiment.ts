@@ -4,10 +4,10 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadModel } from '../engine/index';
-import { finetune, type FinetuneResult } from './finetune';
-import { ModelStore } from './model-store';
-import type { Device } from './orchestrator';
+import { loadModel } from '../../server/engine/index';
+import { finetune, type FinetuneResult } from '../../server/training/finetune';
+import { ModelStore } from '../../server/training/model-store';
+import type { Device } from '../../server/training/orchestrator';
 import { forwardStatement, makeFacts, scoreFacts, type Fact, type ReverseScores } from './reverse-facts';
 
 export interface ReverseExperimentOptions {
