@@ -216,6 +216,21 @@ export async function sample(
       return 1 / scan.sum;
     };
 
+    /**
+     * P([PAD]) at p where it may reach the length threshold, else 0 (it is below it). Greedy rows are
+     * bounded by their argmax block, then finished on the row's own scan (shared with the confidences):
+     * the same value as tokenProbability, without a second pass over a row that cannot pass.
+     */
+    const padProbability = (p: number): number => {
+      if (!greedy) return tokenProbability(row(p), mask, pad);
+      const r = row(p);
+      const scan = scans.get(p)!;
+      const top = Math.exp(r[pad]! - scan.max);
+      const limit = (top / options.lengthThreshold) * (1 + 1e-9);
+      if (blockSum(r, mask, scan) > limit || !advanceScan(r, mask, scan, limit)) return 0;
+      return top / scan.sum;
+    };
+
     // Semi-autoregressive blocks: only the first block that still has masks may commit (not on the last step).
     let eligible = masked;
     if (options.blockLength > 0 && stepsLeft > 1) {
@@ -291,7 +306,7 @@ export async function sample(
         const h = healing.find((x) => x.span === k);
         const healedEnd = h === undefined || h.rem.length === 0 ? s.start : h.pos + (tokenBytes(tokenOf(h.pos)).length < h.rem.length ? 2 : 1);
         for (let p = Math.max(s.start + Math.min(options.minTokens, s.length), healedEnd); p < s.start + s.length; p++) {
-          const pPad = ids[p] === mask ? tokenProbability(row(p), mask, pad) : 0;
+          const pPad = ids[p] === mask ? padProbability(p) : 0;
           if (pPad < options.lengthThreshold) continue;
           padLogProb.set(p, Math.log(pPad));
           for (let i = commits.length - 1; i >= 0; i--) if (spanOf[commits[i]![0]] === spanOf[p] && commits[i]![0] >= p) commits.splice(i, 1);
