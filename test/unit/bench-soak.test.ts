@@ -2,7 +2,7 @@
 // last window after the warm-up, and the slope, on samples whose answer is known.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { growth, type RssSample } from '../../server/src/commands/bench-soak';
+import { growth, type RssSample } from '../../server/src/commands/bench-soak-memory';
 
 test('growth: medians of the first and last window after the warm-up, least-squares slope, max', () => {
   // 0-60 s warm-up at 300 MB (left out), then 100 MB rising 1 MB per minute, with one spike.
