@@ -29,6 +29,7 @@ import type * as TS from 'typescript';
 import { Prng } from '../../server/engine/prng';
 import { Tokenizer } from '../../server/engine/tokenizer';
 import { loadTypeScript, parseSourceFile } from '../../server/src/commands/bench-parse';
+import type { SuiteDoc } from '../../server/src/commands/bench-realistic-suite';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -66,14 +67,7 @@ export interface Targets {
 }
 export const DEFAULT_TARGETS: Targets = { python: 115, script: 115, markdown: 40 };
 
-export interface SuiteDoc {
-  path: string;
-  package: string | null;
-  version: string | null;
-  license: string | null;
-  language: string;
-  text: string;
-}
+export type { SuiteDoc };
 
 export interface RealisticTask {
   id: string;
