@@ -29,7 +29,7 @@ import type * as TS from 'typescript';
 import { Prng } from '../../server/engine/prng';
 import { Tokenizer } from '../../server/engine/tokenizer';
 import { loadTypeScript, parseSourceFile } from '../../server/src/commands/bench-parse';
-import type { SuiteDoc } from '../../server/src/commands/bench-realistic-suite';
+import type { RealisticTask as SuiteTask, SuiteDoc } from '../../server/src/commands/bench-realistic-suite';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -69,27 +69,9 @@ export const DEFAULT_TARGETS: Targets = { python: 115, script: 115, markdown: 40
 
 export type { SuiteDoc };
 
-export interface RealisticTask {
-  id: string;
+/** A task line as written; the reader's type (bench-realistic-suite.ts) documents the fields. */
+export interface RealisticTask extends Omit<SuiteTask, 'kind'> {
   kind: Kind;
-  /** 'infill' = engine.infill(prefix, suffix); 'fill' = engine.fill with `___` at the gap. */
-  mode: 'infill' | 'fill';
-  language: string;
-  /** Index into docs.jsonl. */
-  doc: number;
-  /** The gap [start, end) in the document (JavaScript string indices). */
-  start: number;
-  end: number;
-  /** The task's document is the stored one cut at doc_end (end-of-document), else all of it. */
-  doc_end: number;
-  /** The text removed: what the model should write. */
-  reference: string;
-  ref_tokens: number;
-  /** Canvas size (tokens) the bench asks for. */
-  max_tokens: number;
-  /** mid-line / end-of-line: whether the gap's edges fall inside a word (letters, digits, _ or $ on both sides). */
-  cuts_word?: { start: boolean; end: boolean };
-  source: { package: string | null; version: string | null; path: string; license: string | null };
 }
 
 interface Gap {

@@ -17,15 +17,23 @@ export interface SuiteDoc {
 export interface RealisticTask {
   id: string;
   kind: string;
+  /** 'infill' = engine.infill(prefix, suffix); 'fill' = engine.fill with `___` at the gap. */
   mode: 'infill' | 'fill';
   language: string;
+  /** Index into docs.jsonl. */
   doc: number;
+  /** The gap [start, end) in the document (JavaScript string indices). */
   start: number;
   end: number;
+  /** The task's document is the stored one cut at doc_end (end-of-document), else all of it. */
   doc_end: number;
+  /** The text removed: what the model should write. */
   reference: string;
   ref_tokens: number;
+  /** Canvas size (tokens) the bench asks for. */
   max_tokens: number;
+  /** mid-line / end-of-line: whether the gap's edges fall inside a word (letters, digits, _ or $ on both sides). */
+  cuts_word?: { start: boolean; end: boolean };
   source: { package: string | null; version: string | null; path: string; license: string | null };
 }
 
