@@ -70,7 +70,7 @@ def feeds_for(model: DiffusionLM, ids: np.ndarray, positions: np.ndarray, past, 
              "gather_index": gather.astype(np.int64), "keep_index": keep.astype(np.int64)}
     for i in range(cfg.n_layer):
         if past is None:
-            k = v = np.zeros((B, cfg.n_head, 0, cfg.head_dim), dtype=np.float32)
+            k = v = np.zeros((B, cfg.kv_heads, 0, cfg.head_dim), dtype=np.float32)
         else:
             k, v = past[i]
         feeds[f"past_key.{i}"] = k
@@ -86,7 +86,7 @@ def export_onnx(model: DiffusionLM, path: Path) -> None:
     pos = torch.arange(C, C + S)
     args = [ids, pos]
     for _ in range(cfg.n_layer):
-        args += [torch.randn(B, cfg.n_head, C, cfg.head_dim), torch.randn(B, cfg.n_head, C, cfg.head_dim)]
+        args += [torch.randn(B, cfg.kv_heads, C, cfg.head_dim), torch.randn(B, cfg.kv_heads, C, cfg.head_dim)]
     args += [torch.tensor([0, 2, 4]), torch.tensor([1, 3])]
     inputs, outputs = io_names(cfg.n_layer)
     dyn = {"input_ids": {0: "B", 1: "S"}, "position_ids": {0: "S"}, "gather_index": {0: "P"},
@@ -153,17 +153,20 @@ def verify_fp32(model: DiffusionLM, onnx_path: Path, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     B, S = 2, 24
     ids = rng.integers(0, cfg.vocab_size, (B, S))
-    ids[:, 10:16] = model.mask_id
+    if model.mask_id is not None:
+        ids[:, 10:16] = model.mask_id
     ref = model(torch.from_numpy(ids)).numpy()
     every = np.arange(S)
     none = np.zeros(0, dtype=np.int64)
     out = sess.run(None, feeds_for(model, ids, every, None, every, none))
     full_diff = float(np.abs(out[0] - ref).max())
-    if out[1].shape != (B, cfg.n_head, 0, cfg.head_dim):
+    if out[1].shape != (B, cfg.kv_heads, 0, cfg.head_dim):
         raise AssertionError(f"K=0 present has shape {out[1].shape}")
-    # Context encoding: keep the context's K/V (P = 0), then a span step against that cache.
+    # Context encoding: keep the context's K/V (P = 0), then a span step against that cache. A causal
+    # model's cache is the prefix before the span (what its decoder keeps); a diffusion model's is all
+    # the context, on both sides of the span.
     span = np.arange(10, 16)
-    ctx = np.setdiff1d(every, span)
+    ctx = np.arange(10) if cfg.causal else np.setdiff1d(every, span)
     enc = sess.run(None, feeds_for(model, ids, every, None, none, ctx))
     if enc[0].shape != (B, 0, cfg.vocab_size):
         raise AssertionError(f"P=0 logits have shape {enc[0].shape}")
@@ -174,7 +177,8 @@ def verify_fp32(model: DiffusionLM, onnx_path: Path, seed: int = 0) -> dict:
     tl, _ = model.forward_cached(torch.from_numpy(ids[:, span]), torch.from_numpy(span), _torch_past(past),
                                  torch.arange(len(span)), torch.zeros(0, dtype=torch.long))
     torch_cached_diff = float(np.abs(tl.numpy() - ref[:, span]).max())
-    mask_logit_ok = bool(np.all(out[0][..., model.mask_id] == np.float32(-1e9)))
+    banned = model.is_mask_column.cpu().numpy()
+    mask_logit_ok = bool(np.all(out[0][..., banned] == np.float32(-1e9)))
     result = {"full_max_abs_diff": full_diff, "cached_max_abs_diff": cached_diff,
               "torch_cached_max_abs_diff": torch_cached_diff, "mask_logit_ok": mask_logit_ok}
     if max(full_diff, cached_diff, torch_cached_diff) > FP32_TOLERANCE or not mask_logit_ok:
@@ -196,11 +200,12 @@ def compare_int8(model: DiffusionLM, int8_path: Path, windows: np.ndarray, seed:
         masked = np.flatnonzero(rng.random(ids.shape[1]) < 0.3)
         if len(masked) == 0:
             continue
-        ids[0, masked] = model.mask_id
+        if model.mask_id is not None:  # a causal model predicts the next token at the chosen positions
+            ids[0, masked] = model.mask_id
         ref = model(torch.from_numpy(ids)).numpy()[0, masked]
         got = sess.run(["logits"], feeds_for(model, ids, np.arange(ids.shape[1]), None, masked,
                                              np.zeros(0, dtype=np.int64)))[0][0]
-        keep = np.arange(ref.shape[1]) != model.mask_id
+        keep = ~model.is_mask_column.cpu().numpy()
         agree += int((ref[:, keep].argmax(1) == got[:, keep].argmax(1)).sum())
         total += len(masked)
         num += float(((got[:, keep] - ref[:, keep]) ** 2).sum())
@@ -248,7 +253,7 @@ def export_model(model: DiffusionLM, out_dir: Path, *, quantized: bool, val_wind
 def _smoke(model: DiffusionLM, path: Path) -> None:
     sess = session(path)
     cfg = model.cfg
-    ids = np.full((1, 5), model.mask_id)
+    ids = np.full((1, 5), model.mask_id if model.mask_id is not None else 0)
     none = np.zeros(0, dtype=np.int64)
     out = sess.run(None, feeds_for(model, ids, np.arange(5), None, np.arange(5), np.arange(2)))
     past = [(out[1 + 2 * i], out[2 + 2 * i]) for i in range(cfg.n_layer)]

@@ -90,7 +90,8 @@ def load_model_dir(model_dir: Path, device: str = "cpu") -> tuple[DiffusionLM, d
         arch = ModelConfig.from_json(cfg["architecture"])
     except (TypeError, ValueError) as e:
         raise BadData(f"{model_dir}/config.json: bad architecture: {e}") from e
-    model = DiffusionLM(arch, int(cfg["special_tokens"]["mask"]))
+    mask = cfg["special_tokens"].get("mask")
+    model = DiffusionLM(arch, None if mask is None else int(mask))
     wfile = model_dir / cfg["weights"].get("file", "model.safetensors")
     try:
         state = load_file(str(wfile))

@@ -29,10 +29,26 @@ class ModelConfig:
     norm_eps: float = 1e-5
     max_position: int = 4096
     tied_embeddings: bool = True
+    # The fields below describe imported architectures (docs/model-format.md); their defaults are what a
+    # model trained here is, so configs written before they existed read back unchanged.
+    n_kv_head: int | None = None  # grouped-query attention (Qwen2); None: one K/V head per query head
+    qkv_bias: bool = False  # biases on the q/k/v projections (Qwen2)
+    rope_condense_ratio: float = 1.0  # positions are divided by it before RoPE (SMDM / lit-gpt)
+    emit_vocab_size: int | None = None  # ids >= this are never emitted (embedding rows past the tokenizer)
+    causal: bool = False  # the autoregressive fill-in-the-middle baseline; diffusion models are bidirectional
+    source: str = "diffill"  # where the weights came from: diffill | smdm | qwen2
 
     @property
     def head_dim(self) -> int:
         return self.d_model // self.n_head
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_head or self.n_head
+
+    @property
+    def emitted(self) -> int:
+        return self.emit_vocab_size if self.emit_vocab_size is not None else self.vocab_size
 
     def validate(self) -> None:
         if self.d_model % self.n_head != 0:
@@ -41,17 +57,29 @@ class ModelConfig:
             raise ValueError(f"head dim {self.head_dim} must be even for RoPE")
         if min(self.n_layer, self.d_model, self.n_head, self.d_ff, self.vocab_size) <= 0:
             raise ValueError("model dimensions must be positive")
+        if self.kv_heads <= 0 or self.n_head % self.kv_heads != 0:
+            raise ValueError(f"n_head {self.n_head} is not a multiple of n_kv_head {self.kv_heads}")
+        if not 0 < self.emitted <= self.vocab_size:
+            raise ValueError(f"emit_vocab_size {self.emit_vocab_size} must lie in 1..vocab_size {self.vocab_size}")
+        if not self.rope_condense_ratio > 0:
+            raise ValueError("rope_condense_ratio must be positive")
 
     def param_count(self) -> int:
-        d, f = self.d_model, self.d_ff
-        per_layer = 4 * d * d + 3 * d * f + 2 * d  # attention, SwiGLU, two RMSNorm weights
-        return self.vocab_size * d + self.n_layer * per_layer + d  # + final norm
+        d, f, kv = self.d_model, self.d_ff, self.kv_heads * self.head_dim
+        attn = 2 * d * d + 2 * d * kv + ((d + 2 * kv) if self.qkv_bias else 0)
+        per_layer = attn + 3 * d * f + 2 * d  # attention, SwiGLU, two RMSNorm weights
+        head = 0 if self.tied_embeddings else self.vocab_size * d
+        return self.vocab_size * d + head + self.n_layer * per_layer + d  # + final norm
 
     def non_embedding_params(self) -> int:
-        return self.param_count() - self.vocab_size * self.d_model
+        """Without the input embedding (and without an untied head): the count the SMDM paper's
+        scaling laws use."""
+        head = 0 if self.tied_embeddings else self.vocab_size * self.d_model
+        return self.param_count() - self.vocab_size * self.d_model - head
 
     def to_json(self) -> dict:
-        return asdict(self)
+        # Unset optional fields are left out: config.json says only what differs from the defaults.
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     @staticmethod
     def from_json(obj: dict) -> "ModelConfig":
