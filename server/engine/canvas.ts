@@ -5,6 +5,7 @@ import type { Canvas, Span } from './sampler';
 import { takePrefix, takeSuffix, takeWindow } from './context';
 import { RequestError } from './errors';
 import type { Model } from './model';
+import { maskId } from './config';
 
 export function checkMaxTokens(value: number, name: string): number {
   if (!Number.isInteger(value) || value < 1) throw new RequestError(`${name} must be a positive integer (got ${String(value)})`);
@@ -20,10 +21,11 @@ export function checkMaxTokens(value: number, name: string): number {
 export function buildCanvas(model: Model, texts: readonly string[], lengths: readonly number[], context: ContextOptions): Canvas {
   if (texts.length !== lengths.length + 1 || lengths.length === 0) throw new Error('buildCanvas: need one more text than gaps');
   const { special, maxPosition } = model.config;
+  const mask = maskId(model.config);
   const codec = model.tokenizer;
   const inner = texts.slice(1, -1).map((t) => Array.from(codec.encode(t)));
   const fixed = lengths.reduce((a, b) => a + b, 0) + inner.reduce((a, ids) => a + ids.length, 0);
-  const room = maxPosition - 2 - fixed; // 2: BOS and EOS
+  const room = maxPosition - (special.bos === null ? 1 : 2) - fixed; // BOS (when the model has one) and EOS
   if (room < 0) {
     throw new RequestError(`the gaps and the text between them need ${fixed} tokens; the model reads at most ${maxPosition - 2}`);
   }
@@ -39,12 +41,13 @@ export function buildCanvas(model: Model, texts: readonly string[], lengths: rea
           return { prefix: p, suffix: takeSuffix(codec, last, budget - p.ids.length) };
         })();
   const ids: number[] = [];
-  if (prefix.complete) ids.push(special.bos);
+  // A model without BOS (bos: null) sees a complete prefix as just its text.
+  if (prefix.complete && special.bos !== null) ids.push(special.bos);
   ids.push(...prefix.ids);
   const spans: Span[] = [];
   lengths.forEach((n, k) => {
     spans.push({ start: ids.length, length: n });
-    for (let i = 0; i < n; i++) ids.push(special.mask);
+    for (let i = 0; i < n; i++) ids.push(mask);
     if (k < inner.length) ids.push(...inner[k]!);
   });
   ids.push(...suffix.ids);

@@ -3,22 +3,68 @@
 import { posix, win32 } from 'node:path';
 import { jsonSyntaxProblem, ModelError } from './errors';
 
+/** "diffill-mdm": masked diffusion; "diffill-arm": a causal fill-in-the-middle model (autoregressive path). */
+export type ModelFormat = 'diffill-mdm' | 'diffill-arm';
+
+/**
+ * How a masked-diffusion answer ends (docs/model-format.md):
+ * "pad": variable length by trailing [PAD]; "eos": the same rule with EOS in [PAD]'s place (the answer
+ * ends at its first EOS); "fixed": no padding token, the canvas length is the answer length.
+ */
+export type LengthRule = 'pad' | 'eos' | 'fixed';
+
+/** Where the weights came from (informational). */
+export type ModelSource = 'diffill' | 'smdm' | 'qwen2';
+
 export interface SpecialIds {
-  pad: number;
-  bos: number;
+  /** null: the model has no [PAD]. */
+  pad: number | null;
+  /** null: nothing is prepended to a complete prefix. */
+  bos: number | null;
   eos: number;
-  mask: number;
+  /** Required for diffill-mdm, null for diffill-arm. */
+  mask: number | null;
+}
+
+/** The fill-in-the-middle ids of a diffill-arm model (eom: end of the middle). */
+export interface FimIds {
+  prefix: number;
+  suffix: number;
+  middle: number;
+  eom: number;
 }
 
 export interface ModelConfig {
+  format: ModelFormat;
   name: string;
   nLayer: number;
   dModel: number;
+  /** Query heads; headDim = dModel / nHead. */
   nHead: number;
+  /** K/V heads (grouped-query attention); the K/V cache is [B, nKvHead, C, headDim]. */
+  nKvHead: number;
   headDim: number;
   vocabSize: number;
+  /** Ids >= emitVocabSize are never emitted (the graph gives them -1e9, like [MASK]). */
+  emitVocabSize: number;
   maxPosition: number;
+  qkvBias: boolean;
+  /** Positions are divided by it inside the graph; the engine always passes plain integer positions. */
+  ropeCondenseRatio: number;
+  tiedEmbeddings: boolean;
+  /** Causal attention inside the new tokens: true exactly for diffill-arm. */
+  causal: boolean;
+  source: ModelSource;
   special: SpecialIds;
+  /** diffill-arm only (null for diffill-mdm). */
+  fim: FimIds | null;
+  /** diffill-mdm only (null for diffill-arm, whose answer ends at fim.eom). */
+  lengthRule: LengthRule | null;
+  /**
+   * The token that ends a variable-length answer and fills the positions after it: pad under "pad",
+   * eos under "eos", null under "fixed" (and for diffill-arm).
+   */
+  endId: number | null;
   tokenizerFile: string;
   onnxFile: string;
   quantized: boolean;
@@ -77,6 +123,33 @@ function int(o: Record<string, unknown>, key: string, where: string, min = 0): n
   return v;
 }
 
+/** An optional integer key: absent gives `absent`; null is allowed only when `nullable`. */
+function optInt(o: Record<string, unknown>, key: string, where: string, absent: number | null, nullable: boolean, min = 0): number | null {
+  const v = o[key];
+  if (v === undefined) return absent;
+  if (v === null && nullable) return null;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+    fail(`'${where}.${key}' must be an integer >= ${min}${nullable ? ' or null' : ''} (got ${JSON.stringify(v)})`);
+  }
+  return v;
+}
+
+function optBool(o: Record<string, unknown>, key: string, where: string, absent: boolean): boolean {
+  const v = o[key];
+  if (v === undefined) return absent;
+  if (typeof v !== 'boolean') fail(`'${where}.${key}' must be true or false (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+function oneOf<T extends string>(o: Record<string, unknown>, key: string, where: string, allowed: readonly T[], absent: T): T {
+  const v = o[key];
+  if (v === undefined) return absent;
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+    fail(`'${where === '(root)' ? key : `${where}.${key}`}' must be ${allowed.map((a) => JSON.stringify(a)).join(' or ')} (got ${JSON.stringify(v)})`);
+  }
+  return v as T;
+}
+
 function str(o: Record<string, unknown>, key: string, where: string): string {
   const v = o[key];
   if (typeof v !== 'string' || v.length === 0) fail(`'${where}.${key}' must be a non-empty string`);
@@ -88,7 +161,7 @@ function perLayer(template: string, nLayer: number, where: string): string[] {
   return Array.from({ length: nLayer }, (_, i) => template.replaceAll('{layer}', String(i)));
 }
 
-/** Parses and checks the text of config.json (shape, ranges, special ids < vocab). */
+/** Parses and checks the text of config.json (shape, ranges, special ids < vocab, the format's own keys). */
 export function parseConfig(text: string): ModelConfig {
   let raw: unknown;
   try {
@@ -97,29 +170,91 @@ export function parseConfig(text: string): ModelConfig {
     fail(jsonSyntaxProblem(err));
   }
   const root = object(raw, '(root)');
-  if (root['format'] !== 'diffill-mdm') fail(`'format' must be "diffill-mdm" (got ${JSON.stringify(root['format'])})`);
+  const format = root['format'];
+  if (format !== 'diffill-mdm' && format !== 'diffill-arm') {
+    fail(`'format' must be "diffill-mdm" or "diffill-arm" (got ${JSON.stringify(format)})`);
+  }
   if (root['format_version'] !== 1) fail(`unsupported 'format_version' ${JSON.stringify(root['format_version'])} (this engine reads 1)`);
+  const arm = format === 'diffill-arm';
   const arch = object(root['architecture'], 'architecture');
   const nLayer = int(arch, 'n_layer', 'architecture', 1);
   const dModel = int(arch, 'd_model', 'architecture', 1);
   const nHead = int(arch, 'n_head', 'architecture', 1);
   if (dModel % nHead !== 0) fail(`'architecture.d_model' (${dModel}) is not a multiple of n_head (${nHead})`);
+  const nKvHead = optInt(arch, 'n_kv_head', 'architecture', nHead, false, 1)!;
+  if (nHead % nKvHead !== 0) fail(`'architecture.n_kv_head' (${nKvHead}) does not divide n_head (${nHead}): query heads are grouped over the K/V heads`);
   const vocabSize = int(arch, 'vocab_size', 'architecture', 5);
+  const emitVocabSize = optInt(arch, 'emit_vocab_size', 'architecture', vocabSize, false, 1)!;
+  if (emitVocabSize > vocabSize) fail(`'architecture.emit_vocab_size' (${emitVocabSize}) is more than vocab_size (${vocabSize})`);
   const maxPosition = int(arch, 'max_position', 'architecture', 8);
   if (maxPosition > MAX_POSITION_LIMIT) {
     fail(`'architecture.max_position' (${maxPosition}) is more than ${MAX_POSITION_LIMIT}, the longest window a Diffill model supports`);
   }
+  const qkvBias = optBool(arch, 'qkv_bias', 'architecture', false);
+  const ratio = arch['rope_condense_ratio'] ?? 1;
+  if (typeof ratio !== 'number' || !Number.isFinite(ratio) || ratio <= 0) {
+    fail(`'architecture.rope_condense_ratio' must be a number > 0 (got ${JSON.stringify(arch['rope_condense_ratio'])})`);
+  }
+  const tiedEmbeddings = optBool(arch, 'tied_embeddings', 'architecture', true);
+  const causal = optBool(arch, 'causal', 'architecture', false);
+  if (causal !== arm) {
+    fail(arm ? `'architecture.causal' must be true for format "diffill-arm"` : `'architecture.causal' must be false for format "diffill-mdm" (a causal model is "diffill-arm")`);
+  }
+  const source = oneOf<ModelSource>(arch, 'source', 'architecture', ['diffill', 'smdm', 'qwen2'], 'diffill');
+
   const sp = object(root['special_tokens'], 'special_tokens');
   const special: SpecialIds = {
-    pad: int(sp, 'pad', 'special_tokens'),
-    bos: int(sp, 'bos', 'special_tokens'),
+    pad: optInt(sp, 'pad', 'special_tokens', null, true),
+    bos: optInt(sp, 'bos', 'special_tokens', null, true),
     eos: int(sp, 'eos', 'special_tokens'),
-    mask: int(sp, 'mask', 'special_tokens'),
+    mask: optInt(sp, 'mask', 'special_tokens', null, true),
   };
-  for (const [k, id] of Object.entries(special)) {
+  let fim: FimIds | null = null;
+  if (arm) {
+    if (special.mask !== null) fail(`'special_tokens.mask' must be null for format "diffill-arm" (got ${special.mask})`);
+    const need = (key: string): number => {
+      if (sp[key] === undefined || sp[key] === null) fail(`'special_tokens.${key}' is required for format "diffill-arm"`);
+      return int(sp, key, 'special_tokens');
+    };
+    fim = { prefix: need('fim_prefix'), suffix: need('fim_suffix'), middle: need('fim_middle'), eom: need('eom') };
+  } else {
+    if (special.mask === null) fail(`'special_tokens.mask' is required for format "diffill-mdm"`);
+    for (const key of ['fim_prefix', 'fim_suffix', 'fim_middle', 'eom']) {
+      if (sp[key] !== undefined && sp[key] !== null) fail(`'special_tokens.${key}' is for format "diffill-arm" only`);
+    }
+  }
+  const ids: Array<[string, number]> = [
+    ['pad', special.pad],
+    ['bos', special.bos],
+    ['eos', special.eos],
+    ['mask', special.mask],
+    ...(fim === null ? [] : ([['fim_prefix', fim.prefix], ['fim_suffix', fim.suffix], ['fim_middle', fim.middle], ['eom', fim.eom]] as const)),
+  ].filter((e): e is [string, number] => e[1] !== null);
+  for (const [k, id] of ids) {
     if (id >= vocabSize) fail(`special token '${k}' has id ${id}, not below vocab_size ${vocabSize}`);
   }
-  if (new Set(Object.values(special)).size !== 4) fail('the special token ids pad, bos, eos and mask must be distinct');
+  for (let i = 0; i < ids.length; i++) {
+    for (let j = i + 1; j < ids.length; j++) {
+      if (ids[i]![1] === ids[j]![1]) fail(`special tokens '${ids[i]![0]}' and '${ids[j]![0]}' have the same id ${ids[i]![1]}; special ids must be distinct`);
+    }
+  }
+  // The tokens that end an answer must be ones the head can emit.
+  for (const [k, id] of ids) {
+    if ((k === 'pad' || k === 'eos' || k === 'eom') && id >= emitVocabSize) {
+      fail(`special token '${k}' has id ${id}, which the model never emits (emit_vocab_size ${emitVocabSize})`);
+    }
+  }
+  let lengthRule: LengthRule | null = null;
+  let endId: number | null = null;
+  if (arm) {
+    if (root['length_rule'] !== undefined) fail(`'length_rule' is for format "diffill-mdm" only (a "diffill-arm" answer ends at special_tokens.eom)`);
+  } else {
+    lengthRule = oneOf<LengthRule>(root, 'length_rule', '(root)', ['pad', 'eos', 'fixed'], 'pad');
+    if (lengthRule === 'pad' && special.pad === null) {
+      fail(`'length_rule' "pad" needs 'special_tokens.pad' (this model has no [PAD]: use "eos" or "fixed")`);
+    }
+    endId = lengthRule === 'pad' ? special.pad : lengthRule === 'eos' ? special.eos : null;
+  }
   const onnx = object(root['onnx'], 'onnx');
   const inputs = object(onnx['inputs'], 'onnx.inputs');
   const outputs = object(onnx['outputs'], 'onnx.outputs');
@@ -138,14 +273,25 @@ export function parseConfig(text: string): ModelConfig {
     if (weights['file'] !== undefined) fileName(weights, 'file', 'weights');
   }
   return {
+    format,
     name: typeof root['name'] === 'string' ? root['name'] : 'unnamed',
     nLayer,
     dModel,
     nHead,
+    nKvHead,
     headDim: dModel / nHead,
     vocabSize,
+    emitVocabSize,
     maxPosition,
+    qkvBias,
+    ropeCondenseRatio: ratio,
+    tiedEmbeddings,
+    causal,
+    source,
     special,
+    fim,
+    lengthRule,
+    endId,
     tokenizerFile: fileName(root, 'tokenizer', '(root)'),
     onnxFile: fileName(onnx, 'file', 'onnx'),
     quantized: onnx['quantized'] === true,
@@ -162,4 +308,13 @@ export function parseConfig(text: string): ModelConfig {
     },
     training: typeof training === 'object' && training !== null ? (training as Record<string, unknown>) : {},
   };
+}
+
+/**
+ * The [MASK] id of a masked-diffusion model. parseConfig guarantees it for "diffill-mdm"; only the
+ * masked-diffusion path asks, so a null here is a caller's mistake, not a user's.
+ */
+export function maskId(config: ModelConfig): number {
+  if (config.special.mask === null) throw new Error(`model format ${config.format} has no [MASK]`);
+  return config.special.mask;
 }

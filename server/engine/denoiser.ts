@@ -8,6 +8,7 @@
 //   (masked-context.ts), so guidance adds span steps but no second full pass.
 import { maskedContextCache } from './masked-context';
 import type { KvCache, Model } from './model';
+import { maskId } from './config';
 
 export interface CanvasLayout {
   /** Canvas length. */
@@ -49,7 +50,7 @@ function toBig(xs: readonly number[]): BigInt64Array {
 }
 
 export function createDenoiser(model: Model, layout: CanvasLayout, options: DenoiserOptions): Denoiser {
-  const { mask } = model.config.special;
+  const mask = maskId(model.config);
   const vocab = model.config.vocabSize;
   const guided = options.guidance > 0;
   const L = layout.length;

@@ -45,8 +45,9 @@ function check(file: string, kind: 'input' | 'output', metas: readonly Meta[], e
 /** Throws ModelError (naming the ONNX file) when the graph does not match config.json. */
 export function validateGraph(config: ModelConfig, inputs: readonly Meta[], outputs: readonly Meta[]): void {
   const file = config.onnxFile;
-  const { io, nHead, headDim, vocabSize } = config;
-  const kv = [null, nHead, null, headDim] as const;
+  const { io, nKvHead, headDim, vocabSize } = config;
+  // K/V carry n_kv_head heads (grouped-query attention; n_kv_head = n_head unless config says less).
+  const kv = [null, nKvHead, null, headDim] as const;
   check(file, 'input', inputs, [
     { name: io.inputIds, type: 'int64', dims: [null, null] },
     { name: io.positionIds, type: 'int64', dims: [null] },

@@ -9,6 +9,7 @@
 // values stay those of an all-[MASK] span while the span fills, an approximation of full recompute
 // whose drift docs/benchmarks.md measures.
 import type { KvCache, Model } from './model';
+import { maskId } from './config';
 
 /** Distinct canvas lengths remembered per model (each costs 2 * layers * L * d_model floats). */
 const MAX_LENGTHS = 6;
@@ -35,7 +36,7 @@ async function allMaskKv(model: Model, L: number): Promise<{ entry: Entry; compu
   const all = BigInt64Array.from({ length: L }, (_, i) => BigInt(i));
   const out = await model.forward({
     batch: 1,
-    ids: new BigInt64Array(L).fill(BigInt(model.config.special.mask)),
+    ids: new BigInt64Array(L).fill(BigInt(maskId(model.config))),
     positions: all,
     gather: new BigInt64Array(0),
     keep: all,
@@ -56,11 +57,11 @@ async function allMaskKv(model: Model, L: number): Promise<{ entry: Entry; compu
  */
 export async function maskedContextCache(model: Model, L: number, keep: readonly number[]): Promise<{ cache: KvCache; computed: boolean }> {
   const { entry, computed } = await allMaskKv(model, L);
-  const { nHead, headDim } = model.config;
+  const { nKvHead, headDim } = model.config;
   const C = keep.length;
   const pick = (src: Float32Array): Float32Array => {
-    const dst = new Float32Array(nHead * C * headDim);
-    for (let h = 0; h < nHead; h++) {
+    const dst = new Float32Array(nKvHead * C * headDim);
+    for (let h = 0; h < nKvHead; h++) {
       for (let j = 0; j < C; j++) {
         const from = (h * L + keep[j]!) * headDim;
         dst.set(src.subarray(from, from + headDim), (h * C + j) * headDim);

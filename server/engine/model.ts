@@ -23,7 +23,7 @@ export interface LoadOptions {
   allowSpinning?: boolean;
 }
 
-/** K/V of cached context tokens, one tensor per layer: [B, H, C, Dh]. */
+/** K/V of cached context tokens, one tensor per layer: [B, n_kv_head, C, Dh]. */
 export interface KvCache {
   readonly batch: number;
   readonly length: number;
@@ -99,10 +99,10 @@ export class Model {
     return { logits, present };
   }
 
-  /** Wraps per-layer K/V data ([batch, H, length, Dh] each) as a cache the graph can take as past. */
+  /** Wraps per-layer K/V data ([batch, n_kv_head, length, Dh] each) as a cache the graph can take as past. */
   makeCache(batch: number, length: number, keys: readonly Float32Array[], values: readonly Float32Array[]): KvCache {
-    const { nHead, headDim } = this.config;
-    const dims = [batch, nHead, length, headDim];
+    const { nKvHead, headDim } = this.config;
+    const dims = [batch, nKvHead, length, headDim];
     return {
       batch,
       length,
@@ -115,8 +115,8 @@ export class Model {
   private empty(batch: number): KvCache {
     let c = this.emptyPast.get(batch);
     if (c === undefined) {
-      const { nLayer, nHead, headDim } = this.config;
-      const t = () => new ort.Tensor('float32', new Float32Array(0), [batch, nHead, 0, headDim]);
+      const { nLayer, nKvHead, headDim } = this.config;
+      const t = () => new ort.Tensor('float32', new Float32Array(0), [batch, nKvHead, 0, headDim]);
       c = { batch, length: 0, keys: Array.from({ length: nLayer }, t), values: Array.from({ length: nLayer }, t) };
       this.emptyPast.set(batch, c);
     }
@@ -160,6 +160,11 @@ export async function openModel(dir: string, options: LoadOptions = {}): Promise
   } catch (err) {
     if (err instanceof ModelError) throw new ModelError(configPath, err.problem);
     throw err;
+  }
+  // The autoregressive path is a separate decoder; until it serves this format, refuse it plainly
+  // rather than run a causal model through the masked-diffusion sampler.
+  if (config.format === 'diffill-arm') {
+    throw new ModelError(configPath, 'format "diffill-arm" (an autoregressive fill-in-the-middle model) cannot be served by this engine; it serves "diffill-mdm"');
   }
   const tokenizerPath = need(dir, config.tokenizerFile);
   let tokenizer: Tokenizer;
@@ -213,7 +218,7 @@ async function probe(model: Model): Promise<void> {
   try {
     out = await model.forward({
       batch: 1,
-      ids: BigInt64Array.of(BigInt(special.mask)),
+      ids: BigInt64Array.of(BigInt(special.mask ?? special.eos)),
       positions: BigInt64Array.of(0n),
       gather: BigInt64Array.of(0n),
       keep: BigInt64Array.of(0n),

@@ -6,12 +6,16 @@
 // bounds the number of forwards. threshold = 1 therefore commits exactly one token per step when steps
 // >= span length; this greedy path is the reference algorithm of the trainer's sampler, token for token.
 // A committed [PAD] turns every still-masked position to its right in the same span into [PAD]
-// (variable-length infill); [PAD]s are dropped from the result.
+// (variable-length infill); [PAD]s are dropped from the result. "[PAD]" here is the model's end token
+// (config endId, docs/model-format.md length_rule): [PAD] itself, or EOS for a model whose answers end
+// at their first EOS. A model with the "fixed" rule has none: every span position is a real token, no
+// position ends the answer early, and nothing is dropped.
 import type { SamplerOptions } from './api';
 import { createDenoiser } from './denoiser';
 import { throwIfAborted } from './errors';
 import { checkpoint } from './scheduler';
 import type { Model } from './model';
+import { maskId } from './config';
 import { Prng } from './prng';
 import { allowedNext, isBlanks } from './heal';
 import { type Choice, type GreedyScan, advanceScan, blockSum, chooseSampled, startScan, tokenProbability } from './scoring';
@@ -70,7 +74,10 @@ export async function sample(
   signal?: AbortSignal,
   observe?: StepObserver,
 ): Promise<SampleResult> {
-  const { pad, mask, bos, eos } = model.config.special;
+  const { bos, eos } = model.config.special;
+  const mask = maskId(model.config);
+  // -1 under the "fixed" rule: no token is the end token, so no rule below ever sees one.
+  const pad = model.config.endId ?? -1;
   const vocab = model.config.vocabSize;
   const ids = Int32Array.from(canvas.ids);
   const L = ids.length;
@@ -136,7 +143,8 @@ export async function sample(
     if (options.remask === 0) {
       // A span whose leading tokens settle its answer ends after them (see Span.settled).
       canvas.spans.forEach((s, k) => {
-        if (s.settled === undefined || firstPad.has(k)) return;
+        // Under the "fixed" rule there is no end token to put there: the span decodes to its end.
+        if (s.settled === undefined || firstPad.has(k) || pad < 0) return;
         const lead: number[] = [];
         let p = s.start;
         for (; p < s.start + s.length && ids[p] !== mask && ids[p] !== pad; p++) lead.push(ids[p]!);
@@ -182,11 +190,13 @@ export async function sample(
     // (they decode to nothing), so a span may not take them. Every gathered row gets the same bans, so
     // a position that re-masking takes back (and the time budget's final commit may then fill from
     // this step's row) is held to the same rules as one still masked.
+    // Under the "eos" rule EOS is the end token: it stays allowed, as [PAD] is, except where minTokens
+    // rules the end out.
     for (const p of gathered) {
       const r = row(p);
-      r[bos] = -Infinity;
-      r[eos] = -Infinity;
-      if (noPad.has(p)) r[pad] = -Infinity;
+      if (bos !== null) r[bos] = -Infinity;
+      if (eos !== pad) r[eos] = -Infinity;
+      if (pad >= 0 && noPad.has(p)) r[pad] = -Infinity;
     }
     for (const s of canvas.spans) {
       if (s.bannedFirst && s.length > 0 && rowOf.has(s.start)) for (const id of s.bannedFirst) row(s.start)[id] = -Infinity;
@@ -297,7 +307,7 @@ export async function sample(
     chosen.sort((a, b) => a - b);
     if (options.repeatGuard && stepsLeft > 1) chosen = deferRepeats(chosen, tokenOf, spanOf, healNow, pad);
     const commits = chosen.map((p) => [p, tokenOf(p)] as [number, number]);
-    if (options.lengthThreshold > 0 && step === 0) {
+    if (options.lengthThreshold > 0 && step === 0 && pad >= 0) {
       // Length first: P([PAD]) at position i of an all-mask span estimates P(answer length <= i), so the
       // first position where it reaches lengthThreshold is that quantile of the length. Committing that [PAD] now (broadcast to
       // the right) saves the forwards that would otherwise commit trailing [PAD]s one by one.

@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   if (!dir) throw new Error('usage: step-costs.ts MODEL_DIR [THREADS]');
   const threads = Number(process.argv[3] ?? 2);
   const m = await openModel(dir, { threads });
-  const { mask } = m.config.special;
+  const mask = m.config.special.mask!;
   const V = m.config.vocabSize;
   const n = 32;
   process.stdout.write(`| context | span | guidance | full pass ms | cached span step ms |\n|---|---|---|---|---|\n`);

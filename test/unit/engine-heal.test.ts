@@ -50,7 +50,7 @@ test('allowed next tokens continue the removed text; blanks may not finish a rem
   assert.equal(compute.length, 1, 'the test needs " compute" to be one token');
   assert.equal(ok[compute[0]!], 1);
   assert.equal(ok[Array.from(tok.encode(' return'))[0]!], 0);
-  assert.equal(ok[engine.model.config.special.pad], 0, '[PAD] cannot end an answer inside the healed text');
+  assert.equal(ok[engine.model.config.special.pad!], 0, '[PAD] cannot end an answer inside the healed text');
   // Healed indentation is kept as the user typed it: no token that indents deeper.
   const indent = allowedNext(tok, V, bytes('\n    '), false);
   assert.equal(indent[Array.from(tok.encode('\n        '))[0]!], 0);

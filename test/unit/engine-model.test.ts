@@ -113,7 +113,7 @@ test('onnxruntime-node logits match PyTorch within 1e-4 on random inputs', async
   const V = model.config.vocabSize;
   const S = 40;
   const rows = [seededIds(S, V, 1), seededIds(S, V, 2)];
-  rows[1]![5] = model.config.special.mask;
+  rows[1]![5] = model.config.special.mask!;
   const gather = [0, 5, 17, 39];
   const torch = pythonJson<number[][][]>(TORCH_LOGITS, [sharpModelDir()], { ids: rows, gather });
   const out = await model.forward({

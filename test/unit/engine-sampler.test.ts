@@ -87,7 +87,7 @@ test('guidance: w = 0 is the unguided batch-of-one path; the batched rows equal 
 
   // The batched (B=2) forward against two single forwards: cond canvas, and the canvas with context masked.
   const m = engine.model;
-  const { mask } = m.config.special;
+  const mask = m.config.special.mask!;
   const canvas = Int32Array.from([...ids('a = b + '), mask, mask, mask, ...ids(' * c;\n')]);
   const spanPositions = [8, 9, 10].map((p) => p - 8 + ids('a = b + ').length);
   const contextPositions = Array.from({ length: canvas.length }, (_, i) => i).filter((i) => !spanPositions.includes(i));
@@ -111,7 +111,7 @@ test('cancellation: an aborted signal rejects with AbortError between forwards',
   await assert.rejects(engine.infill({ prefix: 'x = ', suffix: '\n', signal: pre.signal }), AbortError);
   const mid = new AbortController();
   const m = engine.model;
-  const { mask } = m.config.special;
+  const mask = m.config.special.mask!;
   let steps = 0;
   const run = sample(
     m,
@@ -137,7 +137,7 @@ test('a newer pre-empting request of the same group aborts the older one', async
 
 test('time budget: decoding stops early with a complete answer, never a half-decoded canvas', async () => {
   const m = engine.model;
-  const { mask } = m.config.special;
+  const mask = m.config.special.mask!;
   const prefix = ids('function f() {\n');
   const canvas = { ids: Int32Array.from([...prefix, ...new Array(20).fill(mask), ...ids('\n}\n')]), spans: [{ start: prefix.length, length: 20 }] };
   // One token per step, no length rule and no guard, so the only early end is the budget's.
@@ -224,7 +224,7 @@ test('variable length: a committed [PAD] ends the span and is dropped', async ()
 
 test('sampling knobs: seeded temperature, random order, blocks and re-masking all finish within `steps`', async () => {
   const m = engine.model;
-  const { mask } = m.config.special;
+  const mask = m.config.special.mask!;
   const prefix = ids('const items = [');
   const n = 16;
   const canvas = { ids: Int32Array.from([...prefix, ...new Array(n).fill(mask), ...ids('];\n')]), spans: [{ start: prefix.length, length: n }] };
