@@ -55,7 +55,7 @@ const fail = (note) => { total.failed += 1; total.notes.push(note); };
 
 for (const refusal of ciRefusals(process.env)) fail(refusal);
 
-if (!existsSync(python) || spawnSync(python, ['-c', 'import torch, onnx, onnxruntime, tokenizers, safetensors'], { cwd: root }).status !== 0) {
+if (!existsSync(python) || spawnSync(python, ['-c', 'import torch, onnx, onnxruntime, tokenizers, safetensors, sentencepiece'], { cwd: root }).status !== 0) {
   console.log('=== Python environment missing: running npm run setup:python');
   if (!step('node', ['scripts/setup-python.mjs'])) process.exit(1);
 }
