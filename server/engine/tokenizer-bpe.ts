@@ -60,7 +60,7 @@ export class BpeMerges {
 
   constructor(
     private readonly vocabSize: number,
-    /** Token id of each byte value. */
+    /** Token id of each byte value (for apply()). */
     private readonly byteIds: Uint32Array,
     /** Merge (left id * vocabSize + right id) -> rank; the merged id is mergeResult[rank]. */
     private readonly mergeRank: Map<number, number>,
@@ -69,13 +69,18 @@ export class BpeMerges {
 
   /** The ids of one pre-token's UTF-8 bytes after every merge. */
   apply(bytes: Uint8Array): Uint32Array {
-    const n = bytes.length;
+    const sym = new Int32Array(bytes.length);
+    for (let i = 0; i < bytes.length; i++) sym[i] = this.byteIds[bytes[i]!]!;
+    return this.applySymbols(sym);
+  }
+
+  /** The ids after every merge of a pre-token given as its initial symbols (overwritten). */
+  applySymbols(sym: Int32Array): Uint32Array {
+    const n = sym.length;
     if (n === 0) return new Uint32Array(0);
-    const sym = new Int32Array(n);
     const prev = new Int32Array(n);
     const next = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      sym[i] = this.byteIds[bytes[i]!]!;
       prev[i] = i - 1;
       next[i] = i + 1 < n ? i + 1 : -1;
     }

@@ -1,22 +1,27 @@
-// Loading tokenizer.json: the checks that it is the family we reproduce exactly (no normalizer,
-// Split(regex, Isolated) pre-tokenizers followed by ByteLevel(use_regex=false,
-// add_prefix_space=false), a BPE model, a ByteLevel decoder, only special added tokens), and the
-// tables built from it. Anything else is refused with a TokenizerError rather than silently tokenized
-// differently. Load errors say where, never quote the file's content (docs/security.md).
+// Loading tokenizer.json: the checks that it is a family we reproduce exactly, and the tables built
+// from it. Two families:
+// - byte-level BPE (our own, Qwen2's): no normalizer or NFC, Split(regex, Isolated) pre-tokenizers
+//   followed by ByteLevel(use_regex=false, add_prefix_space=false), a BPE model, a ByteLevel decoder;
+// - SentencePiece BPE with byte_fallback (Llama-2, TinyLlama): checked in tokenizer-sp.ts.
+// Anything else is refused with a TokenizerError that names what is unsupported, rather than
+// silently tokenized differently. Load errors say where, never quote the file's content
+// (docs/security.md).
 //
 // The Split pre-tokenizer comes from @huggingface/tokenizers: its value is the translation of the
 // Oniguruma regex in tokenizer.json into an equivalent JavaScript RegExp (e.g. `\s` becomes
-// `\p{White_Space}`, because JavaScript's `\s` also matches U+FEFF and misses U+0085). Known limit of
-// exact parity: `\p{L}`, `\p{N}`... come from V8's Unicode tables here and from Oniguruma's in Rust, so
-// a code point assigned in a Unicode version only one of them knows can be split differently.
-// Everything in test/fixtures/tokenizer-vectors.json agrees.
+// `\p{White_Space}`, because JavaScript's `\s` also matches U+FEFF and misses U+0085; Qwen2's
+// `(?i:'s|...)` becomes explicit case classes). Known limits of exact parity: `\p{L}`, `\p{N}`...
+// and NFC come from V8's Unicode tables here and from Oniguruma's and the unicode-normalization
+// crate's in Rust, so a code point assigned in a Unicode version only one of them knows can be
+// split or composed differently. Everything in the parity vectors agrees.
 import * as fs from 'node:fs';
 import * as hf from '@huggingface/tokenizers';
 import { jsonSyntaxProblem, TokenizerError } from './errors';
 import { BpeMerges, MAX_MERGES } from './tokenizer-bpe';
 import { BYTE_CHARS } from './tokenizer-bytes';
+import { type SentencePieceRules, sentencePieceRules } from './tokenizer-sp';
 
-type Json = Record<string, unknown>;
+export type Json = Record<string, unknown>;
 
 export interface PreTokenizerStep {
   pre_tokenize(text: string | string[]): string[];
@@ -32,11 +37,17 @@ export interface TokenizerTables {
   vocabSize: number;
   /** Special tokens (content -> id), as declared in added_tokens. */
   specialTokens: Map<string, number>;
-  /** The Split steps, in order, before the byte-level mapping. */
+  /** Every added token, special or not (content -> id). */
+  addedTokens: Map<string, number>;
+  /** Byte-level family: text is NFC-normalized first (Qwen2's normalizer). */
+  nfc: boolean;
+  /** Byte-level family: the Split steps, in order, before the byte-level mapping. */
   splits: PreTokenizerStep[];
-  /** Vocabulary string (byte-level characters) -> id. */
+  /** SentencePiece family: its rules (undefined for the byte-level family). */
+  sentencePiece?: SentencePieceRules;
+  /** Vocabulary string (byte-level characters, or SentencePiece's form) -> id. */
   vocab: Map<string, number>;
-  /** Id -> vocabulary string (special tokens' content where the vocabulary has no entry). */
+  /** Id -> vocabulary string (undefined for ids only in added_tokens). */
   idToToken: (string | undefined)[];
   merges: BpeMerges;
   /** BPE ignore_merges: a pre-token that is itself in the vocabulary is one id. */
@@ -75,18 +86,13 @@ function buildTables(json: Json, source: string): TokenizerTables {
     throw new TokenizerError(`${source}: ${what}`);
   };
 
-  if (json['normalizer'] != null) fail('a normalizer is not supported (it would break the exact round trip)');
-  const splits = buildPreTokenizer(json['pre_tokenizer'], fail);
-  const decoder = json['decoder'];
-  if (!isObject(decoder) || decoder['type'] !== 'ByteLevel') fail('the decoder must be ByteLevel');
-
   const model = json['model'];
   if (!isObject(model) || (model['type'] !== undefined && model['type'] !== 'BPE')) fail('the model must be BPE');
   const m = model as Json;
-  if (m['continuing_subword_prefix'] != null || m['end_of_word_suffix'] != null) {
-    fail('BPE subword prefixes/suffixes are not supported by a byte-level tokenizer');
+  // Qwen2 writes "" for both: no prefix or suffix.
+  if ((m['continuing_subword_prefix'] ?? '') !== '' || (m['end_of_word_suffix'] ?? '') !== '') {
+    fail('BPE subword prefixes/suffixes are not supported');
   }
-  if (m['byte_fallback'] === true) fail('BPE byte_fallback is not supported (the byte-level alphabet already covers all bytes)');
   if (m['dropout'] != null && m['dropout'] !== 0) fail('BPE dropout must be off for deterministic ids');
   const ignoreMerges = m['ignore_merges'] === true;
 
@@ -102,35 +108,54 @@ function buildTables(json: Json, source: string): TokenizerTables {
     maxId = Math.max(maxId, id as number);
   }
 
+  // Added tokens are never looked for in the text (see tokenizer.ts); non-special ones (Qwen2's
+  // <|fim_prefix|>...) are kept for their ids and decode to their content.
   const specialTokens = new Map<string, number>();
+  const addedTokens = new Map<string, number>();
   const added = json['added_tokens'] ?? [];
   if (!Array.isArray(added)) fail('added_tokens must be an array');
-  for (const [index, entry] of (added as unknown[]).entries()) {
-    if (!isObject(entry) || typeof entry['content'] !== 'string' || typeof entry['id'] !== 'number') {
-      fail('every added token needs a string content and a numeric id');
+  for (const entry of added as unknown[]) {
+    if (!isObject(entry) || typeof entry['content'] !== 'string' || typeof entry['id'] !== 'number' || !Number.isInteger(entry['id']) || entry['id'] < 0) {
+      fail('every added token needs a string content and a non-negative integer id');
     }
     const e = entry as Json;
-    // Non-special added tokens are matched inside user text by the Rust library even with
-    // encode_special_tokens on; we do not reproduce that matcher, so we refuse such files.
-    if (e['special'] !== true) fail(`added token #${index} (id ${String(e['id'])}) is not special (unsupported)`);
-    specialTokens.set(e['content'] as string, e['id'] as number);
+    addedTokens.set(e['content'] as string, e['id'] as number);
+    if (e['special'] === true) specialTokens.set(e['content'] as string, e['id'] as number);
     maxId = Math.max(maxId, e['id'] as number);
   }
 
   const vocabSize = maxId + 1;
   const idToToken: (string | undefined)[] = new Array(vocabSize);
   for (const [token, id] of vocab) idToToken[id] = token;
-  for (const [token, id] of specialTokens) idToToken[id] ??= token;
 
-  const byteIds = new Uint32Array(256);
-  for (let b = 0; b < 256; b++) {
-    const id = vocab.get(BYTE_CHARS[b]!);
-    if (id === undefined) fail(`the vocabulary lacks byte 0x${b.toString(16).padStart(2, '0')}; some text could not be encoded`);
-    byteIds[b] = id as number;
+  let nfc = false;
+  let splits: PreTokenizerStep[] = [];
+  let sentencePiece: SentencePieceRules | undefined;
+  let byteIds: Uint32Array;
+  if (m['byte_fallback'] === true) {
+    sentencePiece = sentencePieceRules(json, m, vocab, fail);
+    byteIds = sentencePiece.byteTokens;
+  } else {
+    const normalizer = json['normalizer'];
+    if (normalizer != null) {
+      if (!isObject(normalizer) || normalizer['type'] !== 'NFC') {
+        fail(`the normalizer ${isObject(normalizer) ? String(normalizer['type']) : ''} is not supported (none, or NFC)`);
+      }
+      nfc = true;
+    }
+    splits = buildPreTokenizer(json['pre_tokenizer'], fail);
+    const decoder = json['decoder'];
+    if (!isObject(decoder) || decoder['type'] !== 'ByteLevel') fail('the decoder must be ByteLevel');
+    byteIds = new Uint32Array(256);
+    for (let b = 0; b < 256; b++) {
+      const id = vocab.get(BYTE_CHARS[b]!);
+      if (id === undefined) fail(`the vocabulary lacks byte 0x${b.toString(16).padStart(2, '0')}; some text could not be encoded`);
+      byteIds[b] = id as number;
+    }
   }
 
-  const merges = buildMerges(m['merges'], vocab, vocabSize, byteIds, fail);
-  return { vocabSize, specialTokens, splits, vocab, idToToken, merges, ignoreMerges };
+  const merges = buildMerges(m['merges'], vocab, vocabSize, byteIds, new Set(specialTokens.values()), fail);
+  return { vocabSize, specialTokens, addedTokens, nfc, splits, sentencePiece, vocab, idToToken, merges, ignoreMerges };
 }
 
 function buildMerges(
@@ -138,6 +163,7 @@ function buildMerges(
   vocab: ReadonlyMap<string, number>,
   vocabSize: number,
   byteIds: Uint32Array,
+  specialIds: ReadonlySet<number>,
   fail: (what: string) => never,
 ): BpeMerges {
   if (!Array.isArray(merges)) fail('model.merges must be an array');
@@ -163,6 +189,9 @@ function buildMerges(
     if (left === undefined || right === undefined || merged === undefined) {
       fail(`merge #${rank} uses a token missing from the vocabulary`);
     }
+    // A special token made from text would decode to nothing (SentencePiece never builds one; a
+    // merge list generated from the vocabulary can, e.g. "<" + "s>").
+    if (specialIds.has(merged as number)) fail(`merge #${rank} builds the special token with id ${merged as number} (unsupported)`);
     // A repeated pair keeps its last rank, as the Rust loader does when it collects into a map.
     mergeRank.set((left as number) * vocabSize + (right as number), rank);
     mergeResult[rank] = merged as number;
