@@ -140,6 +140,11 @@ def test_errors_are_one_line_and_name_the_problem(tmp_path):
     with pytest.raises(BadData, match=r"<0x41> is missing"):
         convert_tokenizer(tmp_path / "nobyte.json", tmp_path / "t.json", 700)
     doc = json.loads((DIR / "qwen2-bpe.tokenizer.json").read_text())
+    del doc["model"]["vocab"]["\u0100"]
+    (tmp_path / "nobyte.json").write_text(json.dumps(doc))
+    with pytest.raises(BadData, match=r"lacks 1 of the 256 byte-level characters"):
+        convert_tokenizer(tmp_path / "nobyte.json", tmp_path / "t.json", 700)
+    doc = json.loads((DIR / "qwen2-bpe.tokenizer.json").read_text())
     doc["normalizer"] = {"type": "NFKC"}
     (tmp_path / "nfkc.json").write_text(json.dumps(doc))
     with pytest.raises(BadData, match="normalizer NFKC"):

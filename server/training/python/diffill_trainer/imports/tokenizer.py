@@ -175,6 +175,11 @@ def _check_byte_level(doc: dict, fail) -> None:
             fail("only Split(Isolated) pre-tokenizers may come before ByteLevel")
     if (doc.get("decoder") or {}).get("type") != "ByteLevel":
         fail("the decoder must be ByteLevel")
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    missing = sorted(set(ByteLevel.alphabet()) - set(doc["model"]["vocab"]))
+    if missing:
+        fail(f"the vocabulary lacks {len(missing)} of the 256 byte-level characters; some text could not be encoded")
 
 
 def _without_merges_into_specials(doc: dict) -> dict:
