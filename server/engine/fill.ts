@@ -1,6 +1,7 @@
 // Fill every blank of a document jointly: one canvas with a run of masks per blank, so each fill sees
 // the others as they are decoded.
 import type { FillRequest, FillResult } from './api';
+import { armFill } from './arm-tasks';
 import { buildCanvas, checkMaxTokens } from './canvas';
 import { prepareGap } from './gap';
 import { fitsItsLine } from './scope';
@@ -17,6 +18,8 @@ import { sample } from './sampler';
 const LENGTH_CANDIDATES = [0, 0.5, 0.25, 0.1, 0.05, 0.02] as const;
 
 export async function fill(model: Model, request: FillRequest): Promise<FillResult> {
+  // A causal fill-in-the-middle model fills the blanks one at a time, left to right (arm-tasks.ts).
+  if (model.config.format === 'diffill-arm') return armFill(model, request);
   const started = performance.now();
   // A marked blank asks for text: unless the caller says otherwise, never fill it with nothing.
   const sampler = resolveSampler({ ...request.sampler, minTokens: request.sampler?.minTokens ?? 1 });

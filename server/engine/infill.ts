@@ -2,6 +2,7 @@
 // ends the answer early by committing [PAD] (broadcast to the right, then dropped). gap.ts fits the
 // gap's edges to the tokenizer and the answer to the gap's scope.
 import type { InfillRequest, InfillResult } from './api';
+import { armInfill } from './arm-tasks';
 import { buildCanvas, checkMaxTokens } from './canvas';
 import { prepareGap } from './gap';
 import type { Model } from './model';
@@ -9,6 +10,8 @@ import { DEFAULT_MAX_TOKENS, resolveContext, resolveFit, resolveSampler } from '
 import { sample } from './sampler';
 
 export async function infill(model: Model, request: InfillRequest): Promise<InfillResult> {
+  // A causal fill-in-the-middle model decodes left to right instead (arm-decode.ts).
+  if (model.config.format === 'diffill-arm') return armInfill(model, request);
   const started = performance.now();
   const sampler = resolveSampler(request.sampler);
   const fit = resolveFit(request.fit);

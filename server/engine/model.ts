@@ -161,11 +161,6 @@ export async function openModel(dir: string, options: LoadOptions = {}): Promise
     if (err instanceof ModelError) throw new ModelError(configPath, err.problem);
     throw err;
   }
-  // The autoregressive path is a separate decoder; until it serves this format, refuse it plainly
-  // rather than run a causal model through the masked-diffusion sampler.
-  if (config.format === 'diffill-arm') {
-    throw new ModelError(configPath, 'format "diffill-arm" (an autoregressive fill-in-the-middle model) cannot be served by this engine; it serves "diffill-mdm"');
-  }
   const tokenizerPath = need(dir, config.tokenizerFile);
   let tokenizer: Tokenizer;
   try {
