@@ -139,7 +139,7 @@ function buildTables(json: Json, source: string): TokenizerTables {
     const normalizer = json['normalizer'];
     if (normalizer != null) {
       if (!isObject(normalizer) || normalizer['type'] !== 'NFC') {
-        fail(`the normalizer ${isObject(normalizer) ? String(normalizer['type']) : ''} is not supported (none, or NFC)`);
+        fail(`the normalizer ${knownName(isObject(normalizer) ? normalizer['type'] : undefined, NORMALIZERS)}is not supported (none, or NFC)`);
       }
       nfc = true;
     }
@@ -197,6 +197,14 @@ function buildMerges(
     mergeResult[rank] = merged as number;
   }
   return new BpeMerges(vocabSize, byteIds, mergeRank, mergeResult);
+}
+
+/** The normalizer types of Hugging Face `tokenizers`: the only file values an error may repeat. */
+const NORMALIZERS = ['BertNormalizer', 'Lowercase', 'NFD', 'NFKC', 'NFKD', 'Nmt', 'Precompiled', 'Prepend', 'Replace', 'Sequence', 'Strip', 'StripAccents', 'ByteLevel'];
+
+/** `value` and a space when it is one of `known`, else "" (errors never quote a file's own text). */
+export function knownName(value: unknown, known: readonly string[]): string {
+  return typeof value === 'string' && known.includes(value) ? `${value} ` : '';
 }
 
 function isObject(v: unknown): v is Json {

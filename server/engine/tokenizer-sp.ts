@@ -22,7 +22,7 @@
 // vocabularies, which never merge across the start of a word), no merge can cross the start of a
 // "▁" run, so the text is cut there into words that are encoded (and remembered) one by one, with
 // exactly the ids of the whole. A vocabulary without that property is encoded whole.
-import type { Json } from './tokenizer-json';
+import { type Json, knownName } from './tokenizer-json';
 
 /** A TextEncoder (the engine's lib settings have no DOM types). */
 interface Utf8 {
@@ -72,7 +72,7 @@ export function sentencePieceRules(json: Json, model: Json, vocab: ReadonlyMap<s
     const p = pre as Json;
     if (p['replacement'] !== SPACE_MARK) fail('the Metaspace replacement must be "▁"');
     const scheme = p['prepend_scheme'] ?? (p['add_prefix_space'] === false ? 'never' : 'always');
-    if (scheme !== 'first' && scheme !== 'always') fail(`Metaspace prepend_scheme ${JSON.stringify(scheme)} is not supported (first or always)`);
+    if (scheme !== 'first' && scheme !== 'always') fail(`Metaspace prepend_scheme ${knownName(scheme, ['never'])}is not supported (first or always)`);
     // Older files have no `split` and split at every "▁"; that family is not reproduced.
     if (p['split'] !== false) fail('Metaspace with split is not supported (split must be false)');
     prefix = 'metaspace';

@@ -85,9 +85,14 @@ test('errors never quote the bytes of a file that is not what it should be', asy
   // A well-formed JSON tokenizer whose content is wrong: the error says where, not what.
   const structure = copyOfTinyModel('tok-structure');
   const tj = JSON.parse(readFileSync(join(structure, 'tokenizer.json'), 'utf8'));
-  tj.added_tokens.push({ id: 99999, content: SECRET, special: false });
+  tj.model.merges.push([SECRET, SECRET]);
   writeFileSync(join(structure, 'tokenizer.json'), JSON.stringify(tj));
-  await refused(structure, /tokenizer\.json.*added token #\d+ \(id 99999\) is not special/);
+  await refused(structure, /tokenizer\.json.*merge #\d+ uses a token missing from the vocabulary/);
+  const normalizer = copyOfTinyModel('tok-normalizer');
+  const tn = JSON.parse(readFileSync(join(normalizer, 'tokenizer.json'), 'utf8'));
+  tn.normalizer = { type: SECRET };
+  writeFileSync(join(normalizer, 'tokenizer.json'), JSON.stringify(tn));
+  await refused(normalizer, /tokenizer\.json.*the normalizer is not supported/);
   const problem = (await modelDirProblem(cfg)) ?? '';
   assert.match(problem, /not valid JSON/);
   assert.ok(!problem.includes(SECRET), problem);

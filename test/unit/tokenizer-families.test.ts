@@ -149,7 +149,7 @@ test('files of these families that are not reproduced exactly are refused, namin
     ['no Replace', edit(sp, (j) => j.normalizer.normalizers.pop()), /normalizer must be/],
     ['NFKC before the spaces', edit(sp, (j) => j.normalizer.normalizers.unshift({ type: 'NFKC' })), /normalizer must be/],
     ['a pre-tokenizer with the normalizer', edit(sp, (j) => (j.pre_tokenizer = meta.pre_tokenizer)), /pre-tokenizer is not supported/],
-    ['no prefix at all', edit(meta, (j) => (j.pre_tokenizer.prepend_scheme = 'never')), /prepend_scheme "never"/],
+    ['no prefix at all', edit(meta, (j) => (j.pre_tokenizer.prepend_scheme = 'never')), /prepend_scheme never is not supported/],
     ['Metaspace split', edit(meta, (j) => (j.pre_tokenizer.split = true)), /split/],
     ['old Metaspace', edit(meta, (j) => (j.pre_tokenizer = { type: 'Metaspace', replacement: '\u2581', add_prefix_space: true })), /split/],
     ['other replacement', edit(meta, (j) => (j.pre_tokenizer.replacement = '_')), /replacement/],
@@ -159,7 +159,8 @@ test('files of these families that are not reproduced exactly are refused, namin
       j.model.vocab['<s'] ??= 9000;
       j.model.merges.push(['<s', '>']);
     }), /special token/],
-    ['NFKC', edit(qwen, (j) => (j.normalizer = { type: 'NFKC' })), /normalizer NFKC/],
+    ['NFKC', edit(qwen, (j) => (j.normalizer = { type: 'NFKC' })), /normalizer NFKC is not supported/],
+    ['unknown normalizer, not quoted', edit(qwen, (j) => (j.normalizer = { type: 'Secret text' })), /the normalizer is not supported/],
     ['subword prefix', edit(qwen, (j) => (j.model.continuing_subword_prefix = '##')), /prefixes/],
     ['Metaspace before ByteLevel', edit(qwen, (j) => j.pre_tokenizer.pretokenizers.unshift(meta.pre_tokenizer)), /only Split/],
   ];

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, events
+from .armfim import arm_val_loss
 from .data import sample_windows
 from .evaluate import infill_cases, infill_exact, val_loss
 from .export import export_model
@@ -21,6 +22,7 @@ from .modelio import load_model_dir, make_config, round_to_dtype, save_weights
 from .plan import RunPlan, device_name
 from .plot import loss_svg
 from .presets import ModelConfig
+from .sample_arm import infill_exact_arm
 
 
 def finish(args, out: Path, model: DiffusionLM, plan: RunPlan, *, device: str, steps: int, start_step: int,
@@ -37,7 +39,8 @@ def finish(args, out: Path, model: DiffusionLM, plan: RunPlan, *, device: str, s
         "flops_6nd": 6.0 * n_params * tokens, "device": device_name(device), "world_size": plan.world,
         "train_wall_s": round(train_s, 1), "batch_size": plan.batch, "seq_len": plan.seq_len, "lr": plan.base_lr,
         "seed": args.seed, "final_train_loss": history[-1][1] if history else None,
-        "val_loss": vloss, "val_loss_note": "masked-token CE weighted 1/t, per token, t grid (i+0.5)/8, nats",
+        "val_loss": vloss, "val_loss_note": "next-token CE per token on plain held-out windows, nats" if plan.causal
+        else "masked-token CE weighted 1/t, per token, t grid (i+0.5)/8, nats",
         "infill_exact": exact, "objective": asdict(plan.obj), "init": str(args.init) if args.init else None,
         "facts": plan.corpus.facts is not None, "resumed_from_step": start_step,
     }
@@ -60,11 +63,16 @@ def _evaluate(args, model: DiffusionLM, plan: RunPlan, device: str, steps: int, 
     model.eval()
     round_to_dtype(model, args.weights_dtype)
     n_windows = args.eval_windows or (256 if is_cuda else 8)
-    vloss = val_loss(model, corpus.val, vocab, n_windows=n_windows, seq_len=_eval_len(plan), device=device,
-                     batch_size=32 if is_cuda else 4, autocast_dtype=autocast_dtype)
     n_cases = args.eval_cases if args.eval_cases is not None else (64 if is_cuda else 8)
     cases = [] if corpus.facts is not None else infill_cases(corpus.val, vocab, n_cases)
-    exact = infill_exact(model, cases, vocab, device=device) if cases else None
+    if plan.causal:
+        vloss = arm_val_loss(model, corpus.val, n_windows=n_windows, seq_len=_eval_len(plan), device=device,
+                             batch_size=32 if is_cuda else 4, autocast_dtype=autocast_dtype)
+        exact = infill_exact_arm(model, cases, plan.special_tokens(), device=device) if cases else None
+    else:
+        vloss = val_loss(model, corpus.val, vocab, n_windows=n_windows, seq_len=_eval_len(plan), device=device,
+                         batch_size=32 if is_cuda else 4, autocast_dtype=autocast_dtype)
+        exact = infill_exact(model, cases, vocab, device=device) if cases else None
     events.emit("eval", step=steps, val_loss=vloss, infill_exact=exact)
     return vloss, exact
 
@@ -88,7 +96,7 @@ def _write_model_dir(args, out: Path, model_cpu: DiffusionLM, plan: RunPlan, tra
         # RoPE has no table, but longer sequences were never seen.
         trained_arch = ModelConfig(**{**arch.to_json(), "max_position": max(plan.seq_len, arch.max_position)
                                       if args.init else plan.seq_len})
-        cfg = make_config(name, preset_name, trained_arch, vocab.special_tokens(), args.weights_dtype, args.quantize,
+        cfg = make_config(name, preset_name, trained_arch, plan.special_tokens(), args.weights_dtype, args.quantize,
                           training)
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
         (tmp / "loss.svg").write_text(loss_svg(history, [(steps, vloss)], f"{name} ({preset_name})"), encoding="utf-8")
@@ -115,20 +123,29 @@ def _model_card(cfg: dict) -> str:
     ex = t.get("infill_exact") or {}
     lines = [
         f"# {cfg['name']}",
+    causal = bool(a.get("causal"))
         "",
         f"A masked diffusion language model for code and text infilling (preset `{cfg['preset']}`).",
         "",
+        f"A causal (autoregressive) fill-in-the-middle language model, the baseline of the masked diffusion "
+        f"models, with the same preset (`{cfg['preset']}`), data and code; prompts in prefix-suffix-middle order "
+        f"with the tokens {', '.join(f'`{k}` {v}' for k, v in cfg['special_tokens'].items() if k.startswith(('fim', 'eom')))}."
+        if causal else
         "| | |",
         "|---|---|",
         f"| architecture | {a['n_layer']} layers, d {a['d_model']}, {a['n_head']} heads, SwiGLU {a['d_ff']}, "
-        f"vocab {a['vocab_size']}, bidirectional, RoPE, tied embeddings |",
+        f"vocab {a['vocab_size']}, {'causal' if causal else 'bidirectional'}, RoPE, tied embeddings |",
         f"| parameters | {t['params']:,} ({t['non_embedding_params']:,} non-embedding) |",
         f"| data | {t['data']} |",
         f"| compute | {t['steps']} steps, {t['tokens']:,} tokens, {t['flops_6nd']:.3g} FLOPs (6ND), "
         f"{t['device']} x{t['world_size']}, {t['train_wall_s']} s training |",
         f"| held-out loss | {t['val_loss']:.4f} nats/token ({t['val_loss_note']}) |",
     ]
-    if ex:
+    if ex and causal:
+        lines.append(f"| single-line infill exact match | oracle length {ex['oracle']:.3f}, up to {ex['canvas']} tokens "
+                     f"{ex['variable']:.3f} ({ex['cases']} held-out lines, greedy, stop at `<|eom|>`; "
+                     f"{ex['mean_forwards_variable']:.1f} forwards per line) |")
+    elif ex:
         lines.append(f"| single-line infill exact match | oracle length {ex['oracle']:.3f}, "
                      f"{ex['canvas']}-token canvas {ex['variable']:.3f} ({ex['cases']} held-out lines, greedy, "
                      f"threshold {ex['threshold']}); at threshold {ex['fast_threshold']}: {ex['variable_fast']:.3f} "

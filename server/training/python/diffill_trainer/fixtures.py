@@ -1,8 +1,9 @@
-"""Tiny model directories for tests: `python -m diffill_trainer.fixtures tiny OUT_DIR [--seed S] [--data D]`.
+"""Tiny model directories for tests: `python -m diffill_trainer.fixtures tiny|tiny-arm OUT_DIR [--seed S] [--data D]`.
 
 Trains the tiny preset for a few dozen steps on test/fixtures/corpus (or --data) and writes a complete
 model directory with an fp32 ONNX graph and fp32 weights, so the engine's tests can check parity with the
-reference sampler exactly. Exit code and stdout are those of the trainer (JSON lines).
+reference sampler exactly. `tiny-arm` is the autoregressive fill-in-the-middle baseline of the same size
+(format diffill-arm; its reference decoder is sample_arm.py). Exit code and stdout are those of the trainer (JSON lines).
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from .plan import REPO_ROOT
 # Token rows only: the tests that use the fixture need a fixed recipe, not the trainer's current
 # default objective (a change of default would change every fixture's answers under the tests).
 FIXTURE_ARGS = {"tiny": ["--preset", "tiny", "--steps", "40", "--seq-len", "128", "--batch-size", "4",
-                         "--char-fim-fraction", "0"]}
+                         "--char-fim-fraction", "0"],
+                "tiny-arm": ["--preset", "tiny", "--steps", "40", "--seq-len", "128", "--batch-size", "4",
+                             "--objective", "arm-fim", "--char-fim-fraction", "1"]}
 
 
 def main(argv=None) -> int:

@@ -13,6 +13,8 @@ from .model import DiffusionLM
 from .presets import ModelConfig
 
 FORMAT = "diffill-mdm"
+ARM_FORMAT = "diffill-arm"  # a causal fill-in-the-middle model (the autoregressive baseline)
+FORMATS = (FORMAT, ARM_FORMAT)
 FORMAT_VERSION = 1
 ONNX_OPSET = 17
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -29,7 +31,7 @@ def onnx_io_names() -> dict:
 def make_config(name: str, preset: str, arch: ModelConfig, special: dict, weights_dtype: str,
                 quantized: bool, training: dict) -> dict:
     return {
-        "format": FORMAT,
+        "format": ARM_FORMAT if arch.causal else FORMAT,
         "format_version": FORMAT_VERSION,
         "name": name,
         "preset": preset,
@@ -48,8 +50,8 @@ def read_config(model_dir: Path) -> dict:
         cfg = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise BadData(f"cannot read {f}: {e}") from e
-    if cfg.get("format") != FORMAT or cfg.get("format_version") != FORMAT_VERSION:
-        raise BadData(f"{f} is not a {FORMAT} v{FORMAT_VERSION} config")
+    if cfg.get("format") not in FORMATS or cfg.get("format_version") != FORMAT_VERSION:
+        raise BadData(f"{f} is not a {' or '.join(FORMATS)} v{FORMAT_VERSION} config")
     for key in ("architecture", "special_tokens", "weights"):
         if key not in cfg:
             raise BadData(f"{f} has no {key!r}")
@@ -71,7 +73,7 @@ def read_config(model_dir: Path) -> dict:
 def save_weights(model: DiffusionLM, path: Path, dtype: str) -> None:
     # Tied embeddings: the head has no tensor of its own, so each tensor is stored once.
     tensors = {k: v.detach().to("cpu", DTYPES[dtype]).contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path), metadata={"format": FORMAT, "dtype": dtype})
+    save_file(tensors, str(path), metadata={"format": ARM_FORMAT if model.cfg.causal else FORMAT, "dtype": dtype})
     os.chmod(path, 0o644)  # the library creates the file owner-only; a model directory is shared read-only
 
 
@@ -90,6 +92,8 @@ def load_model_dir(model_dir: Path, device: str = "cpu") -> tuple[DiffusionLM, d
         arch = ModelConfig.from_json(cfg["architecture"])
     except (TypeError, ValueError) as e:
         raise BadData(f"{model_dir}/config.json: bad architecture: {e}") from e
+    if arch.causal != (cfg["format"] == ARM_FORMAT):
+        raise BadData(f"{model_dir}/config.json: format {cfg['format']} with architecture.causal {arch.causal}")
     mask = cfg["special_tokens"].get("mask")
     model = DiffusionLM(arch, None if mask is None else int(mask))
     wfile = model_dir / cfg["weights"].get("file", "model.safetensors")

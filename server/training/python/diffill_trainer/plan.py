@@ -1,12 +1,14 @@
 """What a run trains, resolved from its flags before anything is built: the device, the architecture and
 tokenizer (from --init, the preset, or the data), the corpus, the shapes, the learning rate, the budget
-(steps or seconds) and the objective. Every flag error is raised here, before the model exists."""
+(steps or seconds) and the objective (`--objective`: masked diffusion, or the autoregressive
+fill-in-the-middle baseline, armfim.py, whose vocabulary gains four tokens and whose model is causal).
+Every flag error is raised here, before the model exists."""
 from __future__ import annotations
 
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -16,10 +18,11 @@ from . import events
 from .charfim import DEFAULT_KIND_SHARES, parse_kind_shares
 from .data import Corpus, load_corpus, load_facts, locate_packed
 from .errors import BadArguments, BadData, MissingDependency
-from .modelio import read_config
+from .modelio import ARM_FORMAT, read_config
 from .objective import ObjectiveConfig
 from .presets import ModelConfig, Preset, get_preset
-from .vocab import Vocab, load_vocab
+from .vocab import Vocab, load_vocab, with_fim_tokens
+
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 DEFAULT_TOKENIZER = REPO_ROOT / "models" / "default" / "tokenizer.json"
@@ -68,38 +71,58 @@ class RunPlan:
     total_steps: int | None
     budget_s: float | None
     obj: ObjectiveConfig
+    objective: str = "mdm"  # --objective: "mdm" or "arm-fim"
+
+    @property
+    def causal(self) -> bool:
+        return self.objective == "arm-fim"
+
+    def special_tokens(self) -> dict:
+        """config.json's special_tokens."""
+        return self.vocab.arm_special_tokens() if self.causal else self.vocab.special_tokens()
 
     def fingerprint(self, args) -> dict:
         """What a checkpoint must match to be resumed (checkpoint.check_compatible)."""
         return {"preset": self.preset_name, "arch": self.arch.to_json(), "seq_len": self.seq_len,
                 "batch": self.batch, "world": self.world, "seed": args.seed, "data": str(args.facts or args.data),
                 "init": str(args.init), "total_steps": self.total_steps, "budget_s": self.budget_s,
-                "objective": asdict(self.obj)}
+                "objective": asdict(self.obj), "objective_name": self.objective}
 
 
 def plan_run(args, world: int, is_cuda: bool, t_start: float) -> RunPlan:
+    objective = getattr(args, "objective", "mdm")
     arch, preset_name, init_cfg, init_dir = _resolve_model(args)
+    if init_cfg is not None and (init_cfg.get("format") == ARM_FORMAT) != (objective == "arm-fim"):
+        raise BadArguments(f"--init {init_dir} is a {init_cfg.get('format')} model; it cannot be trained with "
+                           f"--objective {objective}")
     packed = locate_packed(args.data) if (args.data and not args.facts) else None
     vocab = load_vocab(_tokenizer_path(args, init_dir, packed))
     events.log(f"tokenizer: {vocab.path if packed is None or vocab.path.parent != packed else 'packed with the data'}")
-    if arch.vocab_size != vocab.size:
-        if init_cfg is not None:
-            raise BadData(f"--init model has vocab {arch.vocab_size} but the tokenizer has {vocab.size}")
-        arch = ModelConfig(**{**arch.to_json(), "vocab_size": vocab.size})
-    if init_cfg is not None and init_cfg["special_tokens"] != vocab.special_tokens():
-        raise BadData(f"--init model's special ids {init_cfg['special_tokens']} differ from the tokenizer's "
-                      f"{vocab.special_tokens()}")
+    if objective == "arm-fim" and vocab.fim is None and init_cfg is None:
+        # The ids of the data's tokenizer stay as they are; the corpus is checked against it below, then
+        # the four fill-in-the-middle tokens are added after its last id.
+        data_vocab, vocab = vocab, None
+    else:
+        data_vocab = vocab
+    if vocab is not None:
+        arch = _fit_vocab(arch, vocab, init_cfg, objective)
 
     preset = get_preset(preset_name) if preset_name in ("tiny", "small", "base") else get_preset("small")
     if args.facts:
-        corpus = load_facts(args.facts, vocab)
+        corpus = load_facts(args.facts, data_vocab)
         longest = max(len(f) for f in corpus.facts)
         default_len = min(128, max(16, 1 << math.ceil(math.log2(longest))))
     else:
         if not args.data:
             raise BadArguments("--data is required (or --facts for facts fine-tuning)")
-        corpus = load_corpus(args.data, vocab, packed)
+        corpus = load_corpus(args.data, data_vocab, packed)
         default_len = preset.train.seq_len
+    if vocab is None:
+        vocab = with_fim_tokens(data_vocab)
+        events.log(f"fill-in-the-middle tokens added to the tokenizer: {vocab.fim}")
+        arch = _fit_vocab(arch, vocab, init_cfg, objective)
+    if objective == "arm-fim":
+        arch = replace(arch, causal=True)
     seq_len = args.seq_len if args.seq_len is not None else default_len
     batch = args.batch_size if args.batch_size is not None else (preset.train.batch_size if is_cuda else preset.train.cpu_batch_size)
     base_lr = args.lr if args.lr is not None else preset.train.lr * (0.3 if init_dir else 1.0)
@@ -112,7 +135,20 @@ def plan_run(args, world: int, is_cuda: bool, t_start: float) -> RunPlan:
     total_steps, budget_s = _budget(args, preset, tokens_per_step, t_start)
     return RunPlan(arch=arch, preset_name=preset_name, preset=preset, init_dir=init_dir, vocab=vocab, corpus=corpus,
                    seq_len=seq_len, batch=batch, base_lr=base_lr, world=world, tokens_per_step=tokens_per_step,
-                   total_steps=total_steps, budget_s=budget_s, obj=_objective(args))
+                   total_steps=total_steps, budget_s=budget_s, obj=_objective(args, objective), objective=objective)
+
+
+def _fit_vocab(arch: ModelConfig, vocab: Vocab, init_cfg: dict | None, objective: str) -> ModelConfig:
+    """The architecture with the tokenizer's vocabulary size; an --init model must already match it."""
+    if arch.vocab_size != vocab.size:
+        if init_cfg is not None:
+            raise BadData(f"--init model has vocab {arch.vocab_size} but the tokenizer has {vocab.size}")
+        arch = replace(arch, vocab_size=vocab.size)
+    if init_cfg is not None:
+        want = vocab.arm_special_tokens() if objective == "arm-fim" else vocab.special_tokens()
+        if init_cfg["special_tokens"] != want:
+            raise BadData(f"--init model's special ids {init_cfg['special_tokens']} differ from the tokenizer's {want}")
+    return arch
 
 
 def remaining_budget(args, t_start: float) -> float:
@@ -172,7 +208,13 @@ def _tokenizer_path(args, init_dir: Path | None, packed: Path | None) -> Path:
     return DEFAULT_TOKENIZER
 
 
-def _objective(args) -> ObjectiveConfig:
+def _objective(args, objective: str = "mdm") -> ObjectiveConfig:
+    if objective == "arm-fim":
+        # The pads are the diffusion model's length signal; an autoregressive model ends with <|eom|>.
+        for flag, given in (("--first-pad-weight", getattr(args, "first_pad_weight", None) is not None),
+                            ("--pad-noise always", getattr(args, "pad_noise", "t") != "t")):
+            if given:
+                raise BadArguments(f"{flag} applies to --objective mdm only")
     fraction = getattr(args, "char_fim_fraction", 0.0)
     if not 0.0 <= fraction <= 1.0:
         raise BadArguments(f"--char-fim-fraction must be in [0, 1] (got {fraction})")

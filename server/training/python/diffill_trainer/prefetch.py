@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import torch
 
+from .armfim import make_arm_batch, make_arm_facts_batch
 from .charfim import lookahead_tokens
 from .data import Corpus, pack_facts, sample_windows
 from .objective import ObjectiveConfig, make_batch, maybe_truncate
@@ -19,8 +20,9 @@ class Prefetcher:
 
     def __init__(self, corpus: Corpus, vocab: Vocab, obj: ObjectiveConfig, *, batch: int, seq_len: int,
                  seed: int, rank: int, first_step: int, last_step: int | None, pin: bool, workers: int = 1,
-                 depth: int = 4):
+                 depth: int = 4, causal: bool = False):
         self.corpus, self.vocab, self.obj = corpus, vocab, obj
+        self.causal = causal  # next-token rows of the autoregressive baseline (armfim.py)
         self.batch, self.seq_len, self.seed, self.rank = batch, seq_len, seed, rank
         self.pin = pin
         self.workers = workers
@@ -35,6 +37,8 @@ class Prefetcher:
 
     def build(self, step: int) -> dict:
         rng = np.random.default_rng([self.seed, self.rank, step])
+        if self.causal:
+            return self._out(self._build_causal(rng))
         if self.corpus.facts is not None:
             tokens, trainable = pack_facts(self.corpus.facts, self.batch, self.seq_len, self.vocab.pad, rng)
             b = make_batch(tokens, rng, self.obj, pad_id=self.vocab.pad, mask_id=self.vocab.mask,
@@ -49,6 +53,18 @@ class Prefetcher:
                            is_newline=self.vocab.newline, codec=self.vocab, lookahead=ahead)
         # The truncation draw ignores the rank so every DDP rank runs the same shapes at the same step.
         b = maybe_truncate(b, np.random.default_rng([self.seed, step, 1]), self.obj)
+        return self._out(b)
+
+    def _build_causal(self, rng: np.random.Generator):
+        # No random-length truncation: a causal model already learns every length (each position
+        # sees only what precedes it).
+        if self.corpus.facts is not None:
+            return make_arm_facts_batch(self.corpus.facts, self.batch, self.seq_len, self.vocab, rng)
+        extra = 1 + (lookahead_tokens(self.seq_len) if self.obj.infill_fraction > 0 else 0)
+        windows = sample_windows(self.corpus.train, self.batch, self.seq_len + extra, rng)
+        return make_arm_batch(windows, self.seq_len, rng, self.obj, self.vocab)
+
+    def _out(self, b) -> dict:
         out = {"input_ids": torch.from_numpy(b.input_ids), "targets": torch.from_numpy(b.targets),
                "weights": torch.from_numpy(b.weights)}
         if self.pin:

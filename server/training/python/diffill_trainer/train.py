@@ -24,7 +24,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m diffill_trainer.train", description="Train a Diffill masked diffusion model.")
+    ap = _Parser(prog="python -m diffill_trainer.train", description="Train a Diffill masked diffusion model "
+                 "(or, with --objective arm-fim, its autoregressive fill-in-the-middle baseline).")
     ap.add_argument("--preset", default="small", help="tiny | small | base (see presets.py)")
     ap.add_argument("--data", help="packed corpus dir, .tar.xz bundle, or a folder/file of plain text")
     ap.add_argument("--out", required=True, help="model directory to write (atomically)")
@@ -52,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="dtype of model.safetensors (the exported graph uses exactly these values)")
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                     help="torch.compile the training step (default: on with CUDA, off on CPU)")
+    ap.add_argument("--objective", default="mdm", choices=["mdm", "arm-fim"],
+                    help="mdm: masked diffusion (default); arm-fim: a causal model of the same preset trained "
+                         "with next-token loss and fill-in-the-middle rows (armfim.py), the baseline to compare with")
     ap.add_argument("--pad-noise", default="t", choices=["t", "always"],
                     help="infill pads: noised with t like the middle (default), or always masked (objective.py)")
     ap.add_argument("--char-fim-fraction", type=float, default=1.0,

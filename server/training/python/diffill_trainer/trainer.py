@@ -58,7 +58,7 @@ def _run(args, out: Path, device: str, rank: int, world: int, stop: StopFlag, t_
 
     prefetch = Prefetcher(plan.corpus, plan.vocab, plan.obj, batch=plan.batch, seq_len=plan.seq_len, seed=args.seed,
                           rank=rank, first_step=start_step, last_step=plan.total_steps, pin=is_cuda,
-                          workers=3 if is_cuda else 1)
+                          workers=3 if is_cuda else 1, causal=plan.causal)
     if args.until is not None:
         # The model is built: the training loop gets exactly what is left of the deadline.
         plan.budget_s = remaining_budget(args, t_start)
@@ -97,7 +97,7 @@ def _build_model(args, plan: RunPlan, device: str) -> tuple[DiffusionLM, torch.o
     if is_cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    model = DiffusionLM(plan.arch, plan.vocab.mask)
+    model = DiffusionLM(plan.arch, None if plan.causal else plan.vocab.mask)
     if plan.init_dir is not None:
         init_model, _ = load_model_dir(plan.init_dir)
         model.load_state_dict(init_model.state_dict())

@@ -55,3 +55,14 @@ def tiny_model(tmp_path_factory, corpus) -> Path:
     assert code == 0, err[-3000:]
     assert of(events, "done"), events
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_arm_model(tmp_path_factory, corpus) -> Path:
+    """The autoregressive fill-in-the-middle baseline at the tiny preset (format diffill-arm)."""
+    out = tmp_path_factory.mktemp("fixture") / "tiny-arm"
+    code, events, err = run_module("diffill_trainer.fixtures", ["tiny-arm", str(out), "--data", str(corpus),
+                                                                 "--tokenizer", str(TOKENIZER)])
+    assert code == 0, err[-3000:]
+    assert of(events, "done"), events
+    return out

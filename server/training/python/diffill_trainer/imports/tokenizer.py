@@ -41,6 +41,10 @@ _NAMES = {
     "pad": ("<pad>", "<|pad|>"),
 }
 
+# Hugging Face normalizer types: the only values from a file that an error repeats.
+_NORMALIZERS = {"BertNormalizer", "Lowercase", "NFD", "NFKC", "NFKD", "Nmt", "Precompiled", "Prepend", "Replace",
+                "Sequence", "Strip", "StripAccents", "ByteLevel"}
+
 # SentencePiece piece types (sentencepiece_model.proto).
 _NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED, _BYTE = 1, 2, 3, 4, 5, 6
 
@@ -163,7 +167,8 @@ def _check_sentencepiece(doc: dict, fail) -> None:
 def _check_byte_level(doc: dict, fail) -> None:
     norm = doc.get("normalizer")
     if norm is not None and norm.get("type") != "NFC":
-        fail(f"the normalizer {norm.get('type')} is not supported (none, or NFC)")
+        kind = norm.get("type") if norm.get("type") in _NORMALIZERS else ""
+        fail(f"the normalizer {kind + ' ' if kind else ''}is not supported (none, or NFC)")
     pre = doc.get("pre_tokenizer")
     steps = (pre.get("pretokenizers") if pre.get("type") == "Sequence" else [pre]) if isinstance(pre, dict) else None
     if not steps or not isinstance(steps[-1], dict) or steps[-1].get("type") != "ByteLevel":
