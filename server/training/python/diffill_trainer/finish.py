@@ -121,16 +121,16 @@ def _model_card(cfg: dict) -> str:
     t = cfg["training"]
     a = cfg["architecture"]
     ex = t.get("infill_exact") or {}
+    causal = bool(a.get("causal"))
     lines = [
         f"# {cfg['name']}",
-    causal = bool(a.get("causal"))
-        "",
-        f"A masked diffusion language model for code and text infilling (preset `{cfg['preset']}`).",
         "",
         f"A causal (autoregressive) fill-in-the-middle language model, the baseline of the masked diffusion "
         f"models, with the same preset (`{cfg['preset']}`), data and code; prompts in prefix-suffix-middle order "
         f"with the tokens {', '.join(f'`{k}` {v}' for k, v in cfg['special_tokens'].items() if k.startswith(('fim', 'eom')))}."
         if causal else
+        f"A masked diffusion language model for code and text infilling (preset `{cfg['preset']}`).",
+        "",
         "| | |",
         "|---|---|",
         f"| architecture | {a['n_layer']} layers, d {a['d_model']}, {a['n_head']} heads, SwiGLU {a['d_ff']}, "
