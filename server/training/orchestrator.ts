@@ -13,6 +13,9 @@ export const PRESETS = ['tiny', 'small', 'base'] as const;
 export type Preset = (typeof PRESETS)[number];
 export const DEVICES = ['auto', 'cpu', 'cuda'] as const;
 export type Device = (typeof DEVICES)[number];
+/** mdm: the masked diffusion model; arm-fim: its autoregressive fill-in-the-middle baseline (same presets and data). */
+export const OBJECTIVES = ['mdm', 'arm-fim'] as const;
+export type Objective = (typeof OBJECTIVES)[number];
 
 /**
  * How long to train; absent = the preset's default. `until` is a deadline (epoch milliseconds) for the
@@ -32,6 +35,8 @@ export interface TrainRequest {
   /** Replace `out` when it already holds files (a model); without it such an `out` is refused. */
   force?: boolean | undefined;
   seed?: number | undefined;
+  /** What is trained (default mdm, the trainer's own default). */
+  objective?: Objective | undefined;
   /** Fine-tune: start from this model directory. */
   init?: string | undefined;
   /** Fine-tune on facts: each non-empty line of this file is one example. */
@@ -82,6 +87,7 @@ export function buildTrainerArgs(req: TrainRequest, cwd = process.cwd()): string
   if (req.resume) args.push('--resume');
   if (req.force) args.push('--force');
   if (req.seed !== undefined) args.push('--seed', String(req.seed));
+  if (req.objective !== undefined) args.push('--objective', req.objective);
   if (req.init !== undefined) args.push('--init', abs(req.init));
   if (req.facts !== undefined) args.push('--facts', abs(req.facts));
   if (req.tokenizer !== undefined) args.push('--tokenizer', abs(req.tokenizer));
@@ -100,6 +106,9 @@ export function checkTrainRequest(req: TrainRequest, cwd = process.cwd()): void 
   if (!(PRESETS as readonly string[]).includes(req.preset)) bad('bad_arguments', `unknown preset '${req.preset}' (use ${PRESETS.join(', ')})`);
   if (req.device !== undefined && !(DEVICES as readonly string[]).includes(req.device)) {
     bad('bad_arguments', `unknown device '${req.device}' (use ${DEVICES.join(', ')})`);
+  }
+  if (req.objective !== undefined && !(OBJECTIVES as readonly string[]).includes(req.objective)) {
+    bad('bad_arguments', `unknown objective '${req.objective}' (use ${OBJECTIVES.join(', ')})`);
   }
   if (req.data === undefined && req.facts === undefined) bad('bad_arguments', 'no training data: give --data (or --facts to fine-tune)');
   const stat = (p: string) => {

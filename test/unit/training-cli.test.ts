@@ -102,3 +102,20 @@ test('an existing model is not overwritten without --force; --resume needs a che
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('--objective reaches the trainer; a bad value is a one-line usage error with exit 2', () => {
+  const req = parseTrainArgs(['--preset', 'tiny', '--data', 'corpus', '--out', 'o', '--objective', 'arm-fim']);
+  assert.equal(req.objective, 'arm-fim');
+  assert.deepEqual(buildTrainerArgs(req, '/w').slice(-2), ['--objective', 'arm-fim']);
+  // Without the flag nothing is passed: the trainer's default (mdm) applies.
+  assert.ok(!buildTrainerArgs(parseTrainArgs(['--preset', 'tiny', '--data', 'd', '--out', 'o']), '/w').includes('--objective'));
+  assert.throws(() => checkTrainRequest({ preset: 'tiny', data: 'README.md', out: 'unused', objective: 'arm' as never }, ROOT),
+    (e: unknown) => e instanceof TrainerError && e.kind === 'bad_arguments' && /unknown objective 'arm'/.test(e.message));
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'server/src/cli.ts', 'train', '--preset', 'tiny', '--data', 'README.md', '--out', 'unused', '--objective', 'arm'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr, "diffill: unknown objective 'arm' (use mdm, arm-fim)\n");
+  assert.equal(r.stdout, '');
+});

@@ -2,7 +2,7 @@
 // The work is done by server/training/orchestrator.ts; this file is argument parsing and display.
 import type { Command } from '../command';
 import { UsageError } from '../command';
-import { DEVICES, PRESETS, train, type Budget, type Preset, type TrainRequest } from '../../training/orchestrator';
+import { DEVICES, OBJECTIVES, PRESETS, train, type Budget, type Objective, type Preset, type TrainRequest } from '../../training/orchestrator';
 import { deviceFlag, positiveInt, positiveMinutes, seedFlag } from './training-flags';
 import { ProgressBar, formatCount, formatDuration } from '../../training/progress-bar';
 import { TrainerError } from '../../training/trainer-error';
@@ -13,6 +13,8 @@ const USAGE = `Usage: diffill train --preset tiny|small|base --data PATH --out D
 
 Trains a masked diffusion model with the Python trainer (PyTorch) and writes a model directory
 (config.json, tokenizer.json, model.onnx, model.safetensors, loss.svg, README.md) to DIR.
+With --objective arm-fim it trains the autoregressive fill-in-the-middle baseline instead: a causal
+model of the same preset on the same data (format diffill-arm), for comparisons.
 
 Options:
   --preset NAME      model size: ${PRESETS.join(', ')}
@@ -26,6 +28,8 @@ Options:
   --minutes M        train for M minutes of wall time   } own budget
   --resume           continue from DIR's checkpoint (DIR.ckpt/, kept by Ctrl-C); an error without one
   --seed S           random seed (default 0)
+  --objective O      ${OBJECTIVES.join(' | ')} (default mdm: masked diffusion; arm-fim: next-token loss
+                     with fill-in-the-middle rows, a causal model)
   --init DIR         start from this model directory (fine-tuning)
   --facts FILE       fine-tune on facts: each non-empty line is one example
   --python PATH      Python interpreter (default: $DIFFILL_PYTHON, then .venv/bin/python, then python3)
@@ -51,6 +55,7 @@ export function parseTrainArgs(argv: string[]): TrainRequest {
       resume: { type: 'boolean' },
       python: { type: 'string' },
       seed: { type: 'string' },
+      objective: { type: 'string' },
       init: { type: 'string' },
       facts: { type: 'string' },
     },
@@ -68,6 +73,9 @@ export function parseTrainArgs(argv: string[]): TrainRequest {
   if (values.tokens !== undefined) budget = { tokens: positiveInt('tokens', values.tokens) };
   if (values.minutes !== undefined) budget = { minutes: positiveMinutes(values.minutes) };
   const seed = values.seed !== undefined ? seedFlag(values.seed) : undefined;
+  if (values.objective !== undefined && !(OBJECTIVES as readonly string[]).includes(values.objective)) {
+    throw new UsageError(`unknown objective '${values.objective}' (use ${OBJECTIVES.join(', ')})`);
+  }
   return {
     preset: values.preset as Preset,
     data: values.data,
@@ -77,6 +85,7 @@ export function parseTrainArgs(argv: string[]): TrainRequest {
     resume: values.resume === true,
     force: values.force === true,
     seed,
+    ...(values.objective !== undefined ? { objective: values.objective as Objective } : {}),
     init: values.init,
     facts: values.facts,
     python: values.python,
