@@ -4,12 +4,23 @@ import type { ContextOptions } from './api';
 import type { Canvas, Span } from './sampler';
 import { takePrefix, takeSuffix, takeWindow } from './context';
 import { RequestError } from './errors';
+import { FIXED_CANVAS } from './options';
 import type { Model } from './model';
 import { maskId } from './config';
 
 export function checkMaxTokens(value: number, name: string): number {
   if (!Number.isInteger(value) || value < 1) throw new RequestError(`${name} must be a positive integer (got ${String(value)})`);
   return value;
+}
+
+/**
+ * The canvas size of a gap whose answer may have up to `maxTokens` tokens. With an end token (length
+ * rules "pad" and "eos") that is the canvas: the model ends the answer earlier by itself. Under "fixed"
+ * every position becomes a token, so the canvas is the answer's length: one line's worth
+ * (FIXED_CANVAS, options.ts), within maxTokens.
+ */
+export function gapCanvasLength(model: Model, maxTokens: number): number {
+  return model.config.lengthRule === 'fixed' ? Math.min(maxTokens, FIXED_CANVAS.line) : maxTokens;
 }
 
 /**

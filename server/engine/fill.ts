@@ -7,7 +7,7 @@ import { prepareGap } from './gap';
 import { fitsItsLine } from './scope';
 import { RequestError } from './errors';
 import type { Model } from './model';
-import { DEFAULT_MAX_TOKENS, resolveContext, resolveFit, resolveSampler } from './options';
+import { DEFAULT_MAX_TOKENS, FIXED_CANVAS, resolveContext, resolveFit, resolveSampler } from './options';
 import { sample } from './sampler';
 
 /**
@@ -46,11 +46,13 @@ export async function fill(model: Model, request: FillRequest): Promise<FillResu
     if (k > 0) piece = gaps[k - 1]!.after.slice(0, gaps[k - 1]!.after.length - texts[k]!.length) + piece;
     return piece;
   });
-  const lengths = request.blanks.map(() => n);
-  const built = buildCanvas(model, pieces, lengths, resolveContext(request.context));
-  const canvas = {
-    ...built,
-    spans: built.spans.map((s, k) => ({ ...s, ...(gaps[k]!.healed ? { healed: gaps[k]!.healed } : {}), ...(gaps[k]!.bannedFirst ? { bannedFirst: gaps[k]!.bannedFirst } : {}) })),
+  const context = resolveContext(request.context);
+  const canvasOf = (length: number) => {
+    const built = buildCanvas(model, pieces, request.blanks.map(() => length), context);
+    return {
+      ...built,
+      spans: built.spans.map((s, k) => ({ ...s, ...(gaps[k]!.healed ? { healed: gaps[k]!.healed } : {}), ...(gaps[k]!.bannedFirst ? { bannedFirst: gaps[k]!.bannedFirst } : {}) })),
+    };
   };
   // The answer's length: a marked blank is an explicit request, so it may cost a few decodes. Unless
   // the caller fixes the length rule, each candidate rule gives one joint answer, and each blank takes
@@ -58,18 +60,27 @@ export async function fill(model: Model, request: FillRequest): Promise<FillResu
   // model's own log-probability of the fill and of its end decides (ties: the earlier rule). Not per
   // token: a long fill collects near-certain continuation tokens, and the mean then always prefers it
   // (examples/blanks.py: the mean picked a 16-token run-on comprehension over "handle").
+  // A model without an end token (length rule "fixed") has no length rule to vary: the candidates are
+  // canvas lengths instead (FIXED_CANVAS, options.ts), and a fill's score is its mean log-probability per
+  // token, since every candidate's sum would favour the shortest.
+  const fixed = model.config.lengthRule === 'fixed';
   const rules = request.sampler?.lengthThreshold !== undefined ? [sampler.lengthThreshold] : LENGTH_CANDIDATES;
+  const tries = fixed
+    ? [...new Set([...FIXED_CANVAS.blankLengths.filter((len) => len < n), Math.min(n, FIXED_CANVAS.line)])].map((length) => ({ length, lengthThreshold: 0 }))
+    : rules.map((lengthThreshold) => ({ length: n, lengthThreshold }));
   const best: Array<{ fill: string; valid: boolean; score: number; tokens: number } | null> = gaps.map(() => null);
   let forwards = 0;
   let truncated = false;
-  for (const lengthThreshold of rules) {
-    const out = await sample(model, canvas, { ...sampler, lengthThreshold }, request.signal);
+  const canvases = new Map<number, ReturnType<typeof canvasOf>>();
+  for (const { length, lengthThreshold } of tries) {
+    if (!canvases.has(length)) canvases.set(length, canvasOf(length));
+    const out = await sample(model, canvases.get(length)!, { ...sampler, lengthThreshold }, request.signal);
     forwards += out.forwards;
     truncated ||= out.truncated;
     out.spans.forEach((ids, k) => {
-      const fill = gaps[k]!.finish(ids, n);
+      const fill = gaps[k]!.finish(ids, fixed ? null : length);
       const valid = fill.trim() !== '' && fitsItsLine(fill, texts[k]!, texts[k + 1]!);
-      const score = out.logProbs[k]!;
+      const score = fixed ? out.logProbs[k]! / Math.max(1, ids.length) : out.logProbs[k]!;
       const b = best[k];
       if (b === null || (valid && !b.valid) || (valid === b.valid && score > b.score)) best[k] = { fill, valid, score, tokens: ids.length };
     });

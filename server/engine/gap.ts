@@ -17,8 +17,11 @@ export interface PreparedGap {
   healed?: Uint8Array;
   /** Tokens the span's first position may not take (the moved space, healing off). */
   bannedFirst?: readonly number[];
-  /** Turns the span's ids into the text inserted into the document. */
-  finish(ids: readonly number[], canvasLength: number): string;
+  /**
+   * Turns the span's ids into the text inserted into the document. `canvasLength` null: a fixed-length
+   * canvas (no end token), whose answer was written to fit it: filling it cuts nothing off.
+   */
+  finish(ids: readonly number[], canvasLength: number | null): string;
   /** With the answer's scope on: whether the span's leading ids already settle its text (Span.settled). */
   settled?: (ids: readonly number[]) => boolean;
 }
@@ -46,7 +49,7 @@ export function prepareGap(codec: TextCodec, vocabSize: number, before: string, 
       ...(fit.scope ? { settled: (ids: readonly number[]) => answerSettled({ answer: stripHealed(spanBytes(codec, ids), edges.removed), before, after, fragment }) } : {}),
       finish(ids, n) {
         const answer = stripHealed(spanBytes(codec, ids), edges.removed);
-        if (fit.scope) return shape(answer, ids.length >= n);
+        if (fit.scope) return shape(answer, n !== null && ids.length >= n);
         return answer !== '' ? answer + edges.borrowed : answer;
       },
     };
@@ -57,6 +60,6 @@ export function prepareGap(codec: TextCodec, vocabSize: number, before: string, 
     after,
     ...(start.moved === ' ' ? { bannedFirst: spaceOnlyTokens(codec, vocabSize) } : {}),
     ...(fit.scope ? { settled: (ids: readonly number[]) => answerSettled({ answer: answerAfterMove(codec.decode(ids), start.moved), before, after, fragment }) } : {}),
-    finish: (ids, n) => shape(answerAfterMove(codec.decode(ids), start.moved), ids.length >= n),
+    finish: (ids, n) => shape(answerAfterMove(codec.decode(ids), start.moved), n !== null && ids.length >= n),
   };
 }

@@ -44,6 +44,21 @@ export const DEFAULT_CONTEXT: Readonly<ContextOptions> = Object.freeze({
 /** Canvas sizes (tokens) per task when the request gives none. */
 export const DEFAULT_MAX_TOKENS = Object.freeze({ infill: 32, fillPerBlank: 16, before: 64 });
 
+/**
+ * Canvas sizes for a model with the "fixed" length rule (no end token: every canvas position becomes
+ * a token of the answer, docs/model-format.md), where a request's maxTokens is a bound, not the length.
+ * - Ghost text and Write What Comes Before: 16 tokens, about one line of code (a line here is 8-12
+ *   tokens on average). Their answer scope keeps a line (or a block the line opens, or the lines that
+ *   end at the anchor), and nothing ends decoding early without an end token: every position costs
+ *   work, and a longer canvas only makes the model invent text the scope then drops. Both decode once,
+ *   as they do with an end token.
+ * - Fill Blanks: each of these lengths (those within maxTokensPerBlank) gives one joint answer, and
+ *   each blank keeps its best fill among them (fill.ts), as the length-rule candidates do for a model
+ *   with an end token: the same number of decodes. A blank's text is usually one to a few tokens (a
+ *   name, an argument), hence the short lengths first.
+ */
+export const FIXED_CANVAS = Object.freeze({ line: 16, blankLengths: Object.freeze([1, 2, 4, 8, 16]) });
+
 function range(name: string, v: number, lo: number, hi: number, integer: boolean): void {
   if (typeof v !== 'number' || Number.isNaN(v) || v < lo || v > hi || (integer && !Number.isInteger(v))) {
     throw new RequestError(`option ${name} must be ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}] (got ${String(v)})`);

@@ -78,6 +78,8 @@ export async function sample(
   const mask = maskId(model.config);
   // -1 under the "fixed" rule: no token is the end token, so no rule below ever sees one.
   const pad = model.config.endId ?? -1;
+  // A [PAD] that is not the end token (a model with [PAD] served under "eos" or "fixed") is no text.
+  const idlePad = model.config.special.pad !== null && model.config.special.pad !== pad ? model.config.special.pad : -1;
   const vocab = model.config.vocabSize;
   const ids = Int32Array.from(canvas.ids);
   const L = ids.length;
@@ -99,8 +101,16 @@ export async function sample(
   /** Positions where [PAD] may not be chosen (the first `minTokens` of each span). */
   const noPad = new Set<number>();
   for (const s of canvas.spans) for (let i = 0; i < Math.min(options.minTokens, s.length); i++) noPad.add(s.start + i);
+  // Under "eos" the answer ends at its first EOS (SMDM's conditional generation cuts there): a token
+  // committed right of it in the same or an earlier step is no part of it. [PAD]s are dropped wherever
+  // they stand, as the reference sampler does.
+  const cutAtEnd = model.config.lengthRule === 'eos';
   const collect = (): SampleResult['spans'] =>
-    canvas.spans.map((s) => Array.from(ids.subarray(s.start, s.start + s.length)).filter((t) => t !== pad));
+    canvas.spans.map((s) => {
+      const span = Array.from(ids.subarray(s.start, s.start + s.length));
+      const end = cutAtEnd ? span.indexOf(pad) : -1;
+      return end >= 0 ? span.slice(0, end) : span.filter((t) => t !== pad);
+    });
 
   const started = Date.now();
   const deadline = options.timeBudgetMs > 0 ? started + options.timeBudgetMs : Infinity;
@@ -196,6 +206,7 @@ export async function sample(
       const r = row(p);
       if (bos !== null) r[bos] = -Infinity;
       if (eos !== pad) r[eos] = -Infinity;
+      if (idlePad >= 0) r[idlePad] = -Infinity;
       if (pad >= 0 && noPad.has(p)) r[pad] = -Infinity;
     }
     for (const s of canvas.spans) {
