@@ -5,6 +5,7 @@ written to a temporary name and renamed, so a crash mid-save keeps the previous 
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -47,10 +48,16 @@ def check_compatible(saved: dict, current: dict) -> None:
     """The run being resumed must train the same thing: same preset, data, shapes and seed."""
     # A key the checkpoint lacks was not recorded by the trainer that wrote it (the objective, before
     # character-level rows): not a difference.
+    # Compared as JSON values: a fingerprint that travelled in a JSON manifest (compact.py) has lists
+    # where the run has tuples.
     diffs = [f"{k}: checkpoint {saved.get(k)!r} vs now {v!r}" for k, v in current.items()
-             if k in saved and saved[k] != v]
+             if k in saved and _as_json(saved[k]) != _as_json(v)]
     if diffs:
         raise BadArguments("--resume: the checkpoint belongs to a different run (" + "; ".join(diffs) + ")")
+
+
+def _as_json(value):
+    return json.loads(json.dumps(value))
 
 
 def save_training(out: Path, fingerprint: dict, model, opt, *, step: int, train_elapsed: float,

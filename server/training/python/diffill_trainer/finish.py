@@ -44,6 +44,8 @@ def finish(args, out: Path, model: DiffusionLM, plan: RunPlan, *, device: str, s
         "infill_exact": exact, "objective": asdict(plan.obj), "init": str(args.init) if args.init else None,
         "facts": plan.corpus.facts is not None, "resumed_from_step": start_step,
     }
+    if getattr(args, "run_notes", None):
+        training.update(json.loads(Path(args.run_notes).read_text(encoding="utf-8")))
     _write_model_dir(args, out, model.float().cpu(), plan, training, history, steps, vloss, t_start)
     checkpoint.remove(out)
     wall = time.time() - t_start
@@ -154,7 +156,26 @@ def _model_card(cfg: dict) -> str:
     if "int8" in v:
         lines.append(f"| int8 graph vs fp32 | top-1 agreement {v['int8']['top1_agreement']:.3f}, "
                      f"relative RMS error {v['int8']['relative_rms_error']:.3f} |")
+    lines += _chunk_lines(t)
     lines += ["", "Weights: `model.safetensors` "
               f"({cfg['weights']['dtype']}); served graph: `model.onnx` "
-              f"({'int8 dynamic-quantized' if cfg['onnx']['quantized'] else 'fp32'}). See docs/model-format.md.", ""]
+              f"({'int8 dynamic-quantized' if cfg['onnx']['quantized'] else 'fp32'}). See docs/model-format.md.", "",
+              "Training a preset on one GPU, in chunks that each fit a bounded call and resume from a compact "
+              "state: `scripts/gpu-train.sh PRESET OUT [--resume-from STATE]`, then `scripts/gpu-train.sh finish "
+              "STATE MODEL_DIR` (docs/training.md).", ""]
     return "\n".join(lines)
+
+
+def _chunk_lines(t: dict) -> list[str]:
+    """Rows for a run trained in chunks by scripts/gpu-train.sh: where, how fast, and the command."""
+    chunks = t.get("chunks") or []
+    if not chunks:
+        return []
+    rows = []
+    for c in chunks:
+        speed = f"{c['tokens_per_s'] / 1e3:,.1f}k tokens/s" if c.get("tokens_per_s") else "tokens/s not measured"
+        if c.get("mfu") is not None:
+            speed += f", MFU {100 * c['mfu']:.1f}% of {c['peak_flops'] / 1e12:.0f} TFLOP/s (bf16 dense)"
+        rows.append(f"steps {c['steps'][0]}-{c['steps'][1]} on {c.get('device')}: {speed}; state {c.get('state')}")
+    return [f"| training chunks | {len(chunks)}, by `{t.get('command', 'scripts/gpu-train.sh')}` "
+            f"(docs/training.md): " + "; ".join(rows) + " |"]

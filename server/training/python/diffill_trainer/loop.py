@@ -114,7 +114,9 @@ class StepLoop:
                 local_stop, done = bool(flags[0]), bool(flags[1])
             else:
                 local_stop = done = False
-        if done:
+        # A --stop-after that lands on the last step still stops with a checkpoint: a chunked job
+        # (scripts/gpu-train.sh) trains every chunk this way and evaluates and exports separately.
+        if done and not (local_stop and self.stop.reason is None):
             return True
         if local_stop:
             self._checkpoint()

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--checkpoint-minutes", type=float, default=5.0, help="periodic checkpoint interval")
     ap.add_argument("--stop-after", type=int,
                     help="stop like a cancel (checkpoint, exit 130) after this many steps of this invocation")
+    ap.add_argument("--run-notes", metavar="JSON_FILE",
+                    help="a JSON object added to config.json's training summary (the chunked GPU script's "
+                         "throughput per chunk, scripts/gpu-train.sh)")
     return ap
 
 

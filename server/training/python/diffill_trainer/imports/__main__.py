@@ -1,0 +1,6 @@
+"""`python -m diffill_trainer.imports ...`: see convert.py."""
+import sys
+
+from .convert import main
+
+sys.exit(main())
