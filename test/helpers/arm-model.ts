@@ -129,44 +129,24 @@ export function bigramArmModelDir(transitions: readonly Transition[]): string {
 }
 
 /**
- * The PyTorch reference of greedy fill-in-the-middle decoding: full recompute every step (no cache), the
- * prefix's ids after BOS and the suffix's before EOS (a whole document on either side), tokenized by
- * the Python tokenizer, every special token but the end-of-middle one banned. Per task: the prompt, the
- * answer's ids (without the end-of-middle token), why it stopped and the forwards.
+ * The trainer's reference greedy decoder (diffill_trainer/sample_arm.py) on texts: the prefix's ids
+ * after BOS and the suffix's before EOS (a whole document on either side), tokenized by the Python
+ * tokenizer. Per task: the prompt, the answer's ids (without the end-of-middle token), why it stopped.
  */
 export const REFERENCE = `
-import json, sys, torch
-from pathlib import Path
+import json, sys
 from tokenizers import Tokenizer
-from safetensors.torch import load_file
-from diffill_trainer.model import DiffusionLM
-from diffill_trainer.presets import ModelConfig
+from diffill_trainer.modelio import load_model_dir
+from diffill_trainer.sample_arm import fim_prompt, greedy_fim
 
-d = Path(sys.argv[1])
-cfg = json.loads((d / "config.json").read_text())
+model, cfg = load_model_dir(sys.argv[1])
 sp = cfg["special_tokens"]
-model = DiffusionLM(ModelConfig.from_json(cfg["architecture"]), None)
-model.load_state_dict(load_file(str(d / "model.safetensors")))
-model.eval()
-tok = Tokenizer.from_file(str(d / "tokenizer.json"))
-banned = sorted({i for i, t in tok.get_added_tokens_decoder().items() if t.special} - {sp["eom"]})
+tok = Tokenizer.from_file(sys.argv[1] + "/tokenizer.json")
 out = []
-for task in json.loads(sys.stdin.read()):
-    prefix = [sp["bos"], *tok.encode(task["prefix"]).ids]
-    suffix = [*tok.encode(task["suffix"]).ids, sp["eos"]]
-    ids = [sp["fim_prefix"], *prefix, sp["fim_suffix"], *suffix, sp["fim_middle"]]
-    prompt, written, stop, forwards = list(ids), [], "length", 0
-    with torch.no_grad():
-        while len(written) < task["max_tokens"]:
-            logits = model(torch.tensor([ids]))[0, -1]
-            forwards += 1
-            logits[banned] = float("-inf")
-            t = int(torch.argmax(logits))
-            if t == sp["eom"]:
-                stop = "eom"
-                break
-            written.append(t)
-            ids.append(t)
-    out.append({"prompt": prompt, "ids": written, "stop": stop, "forwards": forwards})
+for t in json.loads(sys.stdin.read()):
+    prefix = [sp["bos"], *tok.encode(t["prefix"]).ids]
+    suffix = [*tok.encode(t["suffix"]).ids, sp["eos"]]
+    r = greedy_fim(model, prefix, suffix, t["max_tokens"], sp)
+    out.append({"prompt": fim_prompt(prefix, suffix, sp), "ids": r.tokens, "stop": r.stop, "forwards": r.forwards})
 print(json.dumps(out))
 `;

@@ -1,8 +1,8 @@
 // The autoregressive path for "diffill-arm" models (server/engine/arm-decode.ts, arm-tasks.ts): token for
-// token the PyTorch reference of greedy fill-in-the-middle decoding, where it stops (end of middle, the
-// answer's scope, the token budget), token healing as a constrained first step, cancellation and the
-// urgent lane, the context window, the Fill Blanks reduction and Write What Comes Before, and ghost text
-// over the real language server.
+// token the trainer's reference greedy fill-in-the-middle decoder (sample_arm.py), where it stops (end
+// of middle, the answer's scope, the token budget), token healing as a constrained first step,
+// cancellation and the urgent lane, the context window, the Fill Blanks reduction and Write What Comes
+// Before, the command line, and ghost text over the real language server.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
