@@ -44,6 +44,8 @@ export interface ModelConfig {
   /** K/V heads (grouped-query attention); the K/V cache is [B, nKvHead, C, headDim]. */
   nKvHead: number;
   headDim: number;
+  /** MLP width (architecture.d_ff); null when config.json does not give it (only the size estimate uses it). */
+  dFf: number | null;
   vocabSize: number;
   /** Ids >= emitVocabSize are never emitted (the graph gives them -1e9, like [MASK]). */
   emitVocabSize: number;
@@ -280,6 +282,7 @@ export function parseConfig(text: string): ModelConfig {
     nHead,
     nKvHead,
     headDim: dModel / nHead,
+    dFf: optInt(arch, 'd_ff', 'architecture', null, false, 1),
     vocabSize,
     emitVocabSize,
     maxPosition,
@@ -317,4 +320,22 @@ export function parseConfig(text: string): ModelConfig {
 export function maskId(config: ModelConfig): number {
   if (config.special.mask === null) throw new Error(`model format ${config.format} has no [MASK]`);
   return config.special.mask;
+}
+
+/**
+ * The model's parameter count, for what a model costs (the editor's status): the trainer's own count
+ * (training.params) when config.json has it, else counted from the architecture (embedding, untied
+ * head, attention with its K/V heads and q/k/v biases, the SwiGLU MLP, norms); null when
+ * architecture.d_ff is missing too.
+ */
+export function parameterCount(config: ModelConfig): number | null {
+  const given = config.training['params'];
+  if (typeof given === 'number' && Number.isFinite(given) && given > 0) return given;
+  if (config.dFf === null) return null;
+  const d = config.dModel;
+  const kv = config.nKvHead * config.headDim;
+  const attention = 2 * d * d + 2 * d * kv + (config.qkvBias ? d + 2 * kv : 0);
+  const mlp = 3 * d * config.dFf;
+  const embed = config.vocabSize * d * (config.tiedEmbeddings ? 1 : 2);
+  return embed + config.nLayer * (attention + mlp + 2 * d) + d;
 }

@@ -8,3 +8,4 @@ export { before } from './before';
 export { findBlanks, applyFills, DEFAULT_BLANK_PATTERN } from './blanks';
 export { ModelError, AbortError, RequestError } from './errors';
 export { DEFAULT_SAMPLER, DEFAULT_CONTEXT, DEFAULT_MAX_TOKENS, resolveSampler, resolveContext } from './options';
+export { parameterCount } from './config';

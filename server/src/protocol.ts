@@ -86,9 +86,28 @@ export const SetSamplerOptionsRequest = new RequestType<SamplerOverrides, Effect
 
 export type ServerState = 'disabled' | 'idle' | 'loading' | 'ready' | 'busy' | 'training' | 'error';
 
+/** What a model serves: ghost text (inline completions) or the commands (Fill Blanks, Write What Comes Before). */
+export type ModelRole = 'ghost' | 'commands';
+
+/** The model serving one role and what it costs. */
+export interface RoleStatus {
+  role: ModelRole;
+  /** Model directory name (known before it is loaded); null when none is configured. */
+  model: string | null;
+  /** The commands' entry only: true when they use the ghost-text model (`diffill.commandModelPath` empty). */
+  shared: boolean;
+  loaded: boolean;
+  /** Parameters of the model, once loaded (null: not loaded yet, or its config does not say). */
+  params: number | null;
+  /** Median wall-clock latency of this role's recent requests (the last 20), in ms; null: not yet measured. */
+  medianLatencyMs: number | null;
+  /** How many requests the median is over. */
+  requests: number;
+}
+
 export interface StatusParams {
   state: ServerState;
-  /** Model directory name, once known. */
+  /** Ghost-text model directory name, once known. */
   model: string | null;
   /** Human-readable detail (the error message in state `error`). */
   message: string | null;
@@ -96,6 +115,8 @@ export interface StatusParams {
   lastLatencyMs: number | null;
   /** Guidance strength in force. */
   guidance: number;
+  /** The ghost-text model and the commands' model, in that order, with what each costs. */
+  models: RoleStatus[];
 }
 
 export const StatusNotification = new NotificationType<StatusParams>('diffill/status');

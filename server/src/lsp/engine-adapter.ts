@@ -13,6 +13,8 @@ export interface InfillEngine {
    * Absent for engines that do not say.
    */
   readonly maxPosition?: number;
+  /** Parameters of the model (its size, for the status); null or absent when unknown. */
+  readonly params?: number | null;
   infill(request: InfillRequest): Promise<InfillResult>;
   fill(request: FillRequest): Promise<FillResult>;
   before(request: BeforeRequest): Promise<InfillResult>;
@@ -40,6 +42,7 @@ export const loadEngine: EngineLoader = async (dir, options) => {
   return {
     name,
     maxPosition: model.model.config.maxPosition,
+    params: engine.parameterCount(model.model.config),
     infill: (request) => model.infill(request),
     fill: (request) => model.fill(request),
     before: (request) => model.before(request),

@@ -201,6 +201,8 @@ export function startServer(connection: Connection, options: ServerOptions): Dif
     settings = next;
     if (JSON.stringify(before) !== JSON.stringify(next)) inline.cache.clear();
     const modelChanged = await host.configure(next.modelPath.trim() || defaultModelDir, next.threads);
+    // Empty: the commands use the ghost-text model.
+    await host.configureCommands(next.commandModelPath.trim() || null);
     if (next.enable) {
       if (dynamicInline && inlineRegistration === null) {
         // documentSelector null: the client's own selector (file and untitled documents).

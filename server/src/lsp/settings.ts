@@ -17,6 +17,11 @@ export interface Settings {
   threads: number;
   /** Model directory; empty = the shipped model. Changing it reloads the model. */
   modelPath: string;
+  /**
+   * Model directory for Fill Blanks and Write What Comes Before; empty = the ghost-text model. Loaded
+   * on the first command and kept beside the ghost-text model.
+   */
+  commandModelPath: string;
   /** Pause before an automatic inline completion starts. */
   debounceMs: number;
   /**
@@ -41,6 +46,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   contextTokens: 512,
   threads: 0,
   modelPath: '',
+  commandModelPath: '',
   debounceMs: 150,
   pythonPath: '',
   finetuneSteps: 0,

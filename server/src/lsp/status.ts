@@ -5,7 +5,7 @@ import type { ServerState, StatusParams } from '../protocol';
 export type StatusSink = (status: StatusParams) => void;
 
 export class StatusReporter {
-  private current: StatusParams = { state: 'idle', model: null, message: null, lastLatencyMs: null, guidance: 0 };
+  private current: StatusParams = { state: 'idle', model: null, message: null, lastLatencyMs: null, guidance: 0, models: [] };
   private lastSent = '';
 
   constructor(private readonly sink: StatusSink) {}
