@@ -3,7 +3,7 @@
 // naming the key.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type ModelConfig, parseConfig } from '../../server/engine/config';
+import { type ModelConfig, parameterCount, parseConfig } from '../../server/engine/config';
 import { ModelError } from '../../server/engine/errors';
 
 const base = {
@@ -135,4 +135,14 @@ test('config.json: every refusal names the key', () => {
   refused((c) => { arm(c); c.special_tokens.fim_suffix = 4; }, /special tokens 'fim_prefix' and 'fim_suffix' have the same id 4/);
   refused((c) => { arm(c); c.special_tokens.eom = 100; }, /special token 'eom' has id 100, not below vocab_size 100/);
   refused((c) => { arm(c); c.length_rule = 'eos'; }, /'length_rule' is for format "diffill-mdm" only/);
+});
+
+test('parameter count: the trainer\'s own figure, else counted from the architecture', () => {
+  assert.equal(parameterCount(parse((c) => void (c.training = { params: 123456 }))), 123456);
+  // Embedding 100x64, per layer q/o 2x64x64, k/v 2x64x32 (2 K/V heads of 16), biases 64+2x32, SwiGLU
+  // 3x64x128, two norms 2x64; the final norm 64; an untied head 100x64.
+  const c = parse((c) => Object.assign(c.architecture, { n_kv_head: 2, qkv_bias: true, tied_embeddings: false }));
+  const layer = 2 * 64 * 64 + 2 * 64 * 32 + (64 + 2 * 32) + 3 * 64 * 128 + 2 * 64;
+  assert.equal(parameterCount(c), 2 * 100 * 64 + 2 * layer + 64);
+  assert.equal(parameterCount(parse((c) => void delete c.architecture.d_ff)), null, 'unknown without d_ff');
 });
