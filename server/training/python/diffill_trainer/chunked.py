@@ -210,7 +210,9 @@ def train(args, extra: list[str]) -> int:
     if smallest > limits.max_total_bytes or -(-smallest // limits.max_file_bytes) + 1 > limits.max_files:
         raise Usage(f"the {preset.name} preset's smallest state is about {smallest / compact.MIB:.1f} MiB; "
                     f"it cannot fit {limits.describe()}")
-    reserve = args.reserve_s if args.reserve_s is not None else 20.0 + n_params / 2e6
+    # Saving: the trainer's checkpoint (12 bytes a parameter), reading it back and encoding the state
+    # (base: about 25 s on one CPU thread; bf16-zlib deflates 85 MB), with room to spare.
+    reserve = args.reserve_s if args.reserve_s is not None else 20.0 + n_params / 1.5e6
 
     work = Path(tempfile.mkdtemp(prefix="diffill-chunk-"))
     try:
@@ -272,20 +274,13 @@ def _train_chunk(args, out, work, preset, trainer_args, total, start_step, resum
 
 
 def _encode(state: dict, want: str, limits, run: dict):
-    """compact.choose_level with the run record in every candidate's manifest."""
+    """compact.choose_level with the run record, this chunk marked with the level, in the manifest."""
     from . import compact
 
-    tried = []
-    for level in (compact.LEVELS if want == "auto" else (want,)):
-        manifest, data = compact.encode_state(state, level)
-        manifest["run"] = dict(run, chunks=[dict(c, state=level) if i == len(run["chunks"]) - 1 else c
-                                            for i, c in enumerate(run["chunks"])])
-        try:
-            text, parts = compact.plan_parts(manifest, data, limits)
-            return level, text, parts
-        except compact.StateTooLarge as e:
-            tried.append(str(e))
-    raise compact.StateTooLarge("; ".join(tried))
+    def annotate(level: str) -> dict:
+        return {"run": dict(run, chunks=[*run["chunks"][:-1], dict(run["chunks"][-1], state=level)])}
+
+    return compact.choose_level(state, limits, want, annotate)
 
 
 def _hand_back(args, out: Path, resumed, why: str) -> int:
@@ -368,8 +363,8 @@ def _run_trainer(cmd: list[str], deadline: float, reserve: float, args, preset) 
             record.update(device=ev.get("device"), params=ev.get("params"), tokens_per_step=ev.get("tokens_per_step"),
                           setup_s=round(time.time() - t_launch, 1))
             arch = preset.model
-            seq_len = int(cmd[cmd.index("--seq-len") + 1])
-            per_token = flops_per_token(ev["params"], arch.n_layer, arch.d_model, seq_len)
+            per_token = flops_per_token(ev["params"], arch.n_layer, arch.d_model, int(_flag(cmd, "--seq-len")),
+                                        causal=_flag(cmd, "--objective") == "arm-fim")
             name = str(ev.get("device") or "")
             peak = args.peak_tflops * 1e12 if args.peak_tflops else (
                 peak_bf16_flops(name) if name.startswith("cuda") else None)
@@ -400,6 +395,12 @@ def _run_trainer(cmd: list[str], deadline: float, reserve: float, args, preset) 
         record["tokens_per_s"] = round(tps, 1)
         record["mfu"] = round(mfu(tps, per_token, peak), 4) if per_token and peak else None
     return record
+
+
+def _flag(cmd: list[str], name: str) -> str | None:
+    """The value after the last `name` in a command line (the trainer reads the last one too)."""
+    at = [i for i, a in enumerate(cmd[:-1]) if a == name]
+    return cmd[at[-1] + 1] if at else None
 
 
 def _print_summary(chunk: dict, end: int, total: int) -> None:

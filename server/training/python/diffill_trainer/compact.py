@@ -298,21 +298,29 @@ def plan_parts(manifest: dict, data: bytes, limits: Limits) -> tuple[bytes, list
     total = len(text) + len(data)
     if len(text) > limits.max_file_bytes or files > limits.max_files or total > limits.max_total_bytes:
         raise StateTooLarge(f"the {manifest['level']} state takes {total / MIB:.1f} MiB in {files} files "
-                            f"(manifest {len(text) / MIB:.2f} MiB); the limit is {limits.describe()}")
+                            f"(manifest {len(text) / MIB:.2f} MiB)")
     return text, parts
 
 
-def choose_level(state: dict, limits: Limits, want: str = "auto") -> tuple[str, bytes, list]:
-    """The most exact level that fits (or `want`, which must fit): (level, manifest bytes, parts)."""
+def choose_level(state: dict, limits: Limits, want: str = "auto", annotate=None) -> tuple[str, bytes, list]:
+    """The most exact level that fits (or `want`, which must fit): (level, manifest bytes, parts).
+    `annotate(level)` returns fields added to that level's manifest (they count towards its size)."""
+    n_params = sum(t.numel() for t in state["model"].values())
     tried = []
     for level in (LEVELS if want == "auto" else (want,)):
+        # Levels without compression have a known size: one far over the limit is not built at all.
+        if want == "auto" and level != "bf16-zlib" and estimate_bytes(level, n_params) > 1.1 * limits.max_total_bytes:
+            tried.append(f"the {level} state would take about {estimate_bytes(level, n_params) / MIB:.1f} MiB")
+            continue
         manifest, data = encode_state(state, level)
+        if annotate is not None:
+            manifest.update(annotate(level))
         try:
             text, parts = plan_parts(manifest, data, limits)
             return level, text, parts
         except StateTooLarge as e:
             tried.append(str(e))
-    raise StateTooLarge("; ".join(tried))
+    raise StateTooLarge("; ".join(tried) + f"; the limit is {limits.describe()}")
 
 
 def write_parts(out: Path, text: bytes, parts: list) -> list[Path]:

@@ -4,8 +4,8 @@ Per token, forward and backward: 6 N for the weight matrices (N counts every par
 embedding's one real matrix product is the output head, so 6 N is exact for the matrix products, and
 norms, softmax and the loss are left out as usual), plus 12 * n_layer * seq_len * d_model for attention
 (QK^T and AV, 2 * 2 * S * d per token and layer forward, three times that with the backward; the model is
-bidirectional, so every row attends to all S positions, no causal halving). This is PaLM's definition
-(Chowdhery et al. 2022, appendix B).
+bidirectional, so every row attends to all S positions; a causal model counts half). This is PaLM's
+definition (Chowdhery et al. 2022, appendix B).
 
 Peaks are the vendor's dense bf16 tensor-core figures (NVIDIA datasheets; the "with sparsity" figures
 are twice these): H100 SXM and H200 989 TFLOP/s, H100 NVL and H200 NVL 835, H100 PCIe 756.
@@ -36,8 +36,10 @@ def peak_bf16_flops(device_name: str) -> float | None:
     return None
 
 
-def flops_per_token(n_params: int, n_layer: int, d_model: int, seq_len: int) -> float:
-    return 6.0 * n_params + 12.0 * n_layer * seq_len * d_model
+def flops_per_token(n_params: int, n_layer: int, d_model: int, seq_len: int, causal: bool = False) -> float:
+    """A causal model (the autoregressive baseline) attends to half the positions on average, and the
+    attention kernel skips the masked half: its attention term is halved."""
+    return 6.0 * n_params + (6.0 if causal else 12.0) * n_layer * seq_len * d_model
 
 
 def mfu(tokens_per_s: float, per_token: float, peak: float | None) -> float | None:

@@ -3,11 +3,12 @@ checkpoint (checkpoint.py), the step loop (loop.py, fed by prefetch.py), then ev
 atomic write of the model directory (finish.py).
 
 Speed on CUDA: bf16 autocast, fused AdamW, TF32, torch.compile of the loss (with an eager fallback if
-compilation fails), batches built on the CPU by a prefetch thread into pinned memory, and no host sync
-except every `log_every` steps. On CPU: fp32, deterministic for a given seed.
+compilation fails), batches built on the CPU by a pool of processes (prefetch.py) and pinned by prefetch
+threads, and no host sync except every `log_every` steps. On CPU: fp32, deterministic for a given seed.
 """
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from .loop import StepLoop, StopFlag, wrap_model
 from .model import DiffusionLM
 from .modelio import load_model_dir
 from .plan import RunPlan, device_name, init_device, plan_run, remaining_budget
-from .prefetch import Prefetcher
+from .prefetch import Prefetcher, default_processes
 
 
 def run(args) -> None:
@@ -56,9 +57,11 @@ def _run(args, out: Path, device: str, rank: int, world: int, stop: StopFlag, t_
                f"batch {plan.batch}x{plan.seq_len}; lr {plan.base_lr}; "
                f"data {plan.corpus.description} ({plan.corpus.train_tokens} train tokens)")
 
+    processes = default_processes(int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     prefetch = Prefetcher(plan.corpus, plan.vocab, plan.obj, batch=plan.batch, seq_len=plan.seq_len, seed=args.seed,
                           rank=rank, first_step=start_step, last_step=plan.total_steps, pin=is_cuda,
-                          workers=3 if is_cuda else 1, causal=plan.causal)
+                          workers=processes if is_cuda else 1, processes=processes if is_cuda else 0,
+                          causal=plan.causal)
     if args.until is not None:
         # The model is built: the training loop gets exactly what is left of the deadline.
         plan.budget_s = remaining_budget(args, t_start)
