@@ -8,6 +8,7 @@ type Loader = () => Promise<Command>;
 const commands: ReadonlyArray<readonly [string, string, Loader]> = [
   ['tokenize', 'Tokenize a file: token count, characters per token, tokens/second', async () => (await import('./commands/tokenize.js')).command],
   ['train', 'Train a model with the Python trainer (progress bar, Ctrl-C to stop)', async () => (await import('./commands/train.js')).command],
+  ['import', 'Convert a published checkpoint (SMDM, Qwen2-style) into a model directory', async () => (await import('./commands/import.js')).command],
   ['finetune', 'Fine-tune the model on a workspace (or a facts file) and make it the active model', async () => (await import('./commands/finetune.js')).command],
   ['lsp', 'Run the language server (--stdio or --node-ipc)', async () => (await import('./commands/lsp.js')).command],
   ['infill', 'Fill the gap of each JSON-lines task (prompt + suffix)', async () => (await import('./commands/infill.js')).command],
