@@ -90,8 +90,10 @@ class RunPlan:
 
 
 def plan_run(args, world: int, is_cuda: bool, t_start: float) -> RunPlan:
-    objective = getattr(args, "objective", "mdm")
     arch, preset_name, init_cfg, init_dir = _resolve_model(args)
+    # Without --objective, an --init model goes on with the objective it was trained with.
+    objective = getattr(args, "objective", None) or \
+        ("arm-fim" if init_cfg is not None and init_cfg.get("format") == ARM_FORMAT else "mdm")
     if init_cfg is not None and (init_cfg.get("format") == ARM_FORMAT) != (objective == "arm-fim"):
         raise BadArguments(f"--init {init_dir} is a {init_cfg.get('format')} model; it cannot be trained with "
                            f"--objective {objective}")

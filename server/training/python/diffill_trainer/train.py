@@ -53,9 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="dtype of model.safetensors (the exported graph uses exactly these values)")
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                     help="torch.compile the training step (default: on with CUDA, off on CPU)")
-    ap.add_argument("--objective", default="mdm", choices=["mdm", "arm-fim"],
-                    help="mdm: masked diffusion (default); arm-fim: a causal model of the same preset trained "
-                         "with next-token loss and fill-in-the-middle rows (armfim.py), the baseline to compare with")
+    ap.add_argument("--objective", choices=["mdm", "arm-fim"],
+                    help="mdm: masked diffusion (default; with --init, the init model's own); arm-fim: a causal "
+                         "model of the same preset trained with next-token loss and fill-in-the-middle rows "
+                         "(armfim.py), the baseline to compare with")
     ap.add_argument("--pad-noise", default="t", choices=["t", "always"],
                     help="infill pads: noised with t like the middle (default), or always masked (objective.py)")
     ap.add_argument("--char-fim-fraction", type=float, default=1.0,

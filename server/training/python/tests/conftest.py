@@ -61,8 +61,9 @@ def tiny_model(tmp_path_factory, corpus) -> Path:
 def tiny_arm_model(tmp_path_factory, corpus) -> Path:
     """The autoregressive fill-in-the-middle baseline at the tiny preset (format diffill-arm)."""
     out = tmp_path_factory.mktemp("fixture") / "tiny-arm"
+    # A generous limit: 40 steps take ~30 s alone, several times that on a machine shared with other work.
     code, events, err = run_module("diffill_trainer.fixtures", ["tiny-arm", str(out), "--data", str(corpus),
-                                                                 "--tokenizer", str(TOKENIZER)])
+                                                                 "--tokenizer", str(TOKENIZER)], timeout=600)
     assert code == 0, err[-3000:]
     assert of(events, "done"), events
     return out

@@ -215,8 +215,21 @@ def test_bad_objective_flags_exit_2_with_one_line(extra, message, corpus, tmp_pa
     assert not (tmp_path / "m").exists()
 
 
-def test_init_must_match_the_objective(tiny_model, tmp_path, corpus):
-    code, events, err = run_module("diffill_trainer.train", [*FAST, *ARM, "--init", str(tiny_model), "--data",
-                                                             str(corpus), "--out", str(tmp_path / "m")])
+def test_init_must_match_the_objective(tiny_arm_model, tmp_path, corpus):
+    code, events, err = run_module("diffill_trainer.train", [*FAST, "--objective", "mdm", "--init", str(tiny_arm_model),
+                                                             "--data", str(corpus), "--out", str(tmp_path / "m")])
     assert code == 2, err
-    assert "diffill-mdm" in of(events, "error")[0]["message"]
+    message = of(events, "error")[0]["message"]
+    assert "is a diffill-arm model" in message and "--objective mdm" in message
+
+
+def test_an_arm_model_fine_tunes_on_facts_as_an_arm_without_the_flag(tiny_arm_model, tmp_path):
+    facts = tmp_path / "facts.txt"
+    facts.write_text("The capital of Zorbia is Quenton.\nThe river Oska flows into Lake Mirren.\n")
+    code, events, err = run_module("diffill_trainer.train", ["--init", str(tiny_arm_model), "--facts", str(facts),
+                                                             "--steps", "5", "--device", "cpu", "--no-compile",
+                                                             "--no-quantize", "--out", str(tmp_path / "m")])
+    assert code == 0, err[-2000:]
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["format"] == "diffill-arm" and cfg["training"]["facts"] is True
+    assert cfg["special_tokens"] == json.loads((tiny_arm_model / "config.json").read_text())["special_tokens"]
