@@ -11,7 +11,8 @@ export const REQUIRED_MODEL_FILES = ['config.json', 'tokenizer.json', 'model.onn
 
 /**
  * Checks that `dir` is a complete model directory: the four required files are non-empty regular
- * files, config.json parses with format "diffill-mdm", and the files it names exist. Returns the
+ * files, config.json parses with format "diffill-mdm" (or "diffill-arm", the autoregressive
+ * baseline, served by the engine's autoregressive path), and the files it names exist. Returns the
  * problem, or null when the directory is usable.
  */
 export async function modelDirProblem(dir: string): Promise<string | null> {
@@ -32,7 +33,9 @@ export async function modelDirProblem(dir: string): Promise<string | null> {
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) return 'config.json is not a JSON object';
   const c = config as Record<string, unknown>;
-  if (c['format'] !== 'diffill-mdm') return `config.json format is ${JSON.stringify(c['format'])}, expected "diffill-mdm"`;
+  if (c['format'] !== 'diffill-mdm' && c['format'] !== 'diffill-arm') {
+    return `config.json format is ${JSON.stringify(c['format'])}, expected "diffill-mdm" or "diffill-arm"`;
+  }
   const named = [c['tokenizer'], (c['weights'] as Record<string, unknown> | undefined)?.['file'], (c['onnx'] as Record<string, unknown> | undefined)?.['file']];
   for (const file of named) {
     if (file === undefined) continue;

@@ -16,6 +16,7 @@ import { openModel, type Model } from '../../server/engine/model';
 import { bigramArmModelDir, randomArmModelDir, REFERENCE, type Transition } from '../helpers/arm-model';
 import { CLI, LspProcess } from '../helpers/lsp-process';
 import { pythonJson } from '../helpers/tiny-model';
+import { modelDirProblem } from '../../server/training/model-dir';
 
 /** After <|fim_middle|> the model writes " total = 1\nprint()" and ends; after " compute" it writes "()". */
 const CHAIN: Transition[] = [
@@ -222,6 +223,12 @@ describe('ghost text over the language server with an autoregressive model', () 
       server.kill();
       await server.exited;
     }
+  });
+});
+
+describe('fine-tuning an autoregressive model', () => {
+  test('its directory is a usable base and candidate', async () => {
+    assert.equal(await modelDirProblem(bigramArmModelDir(CHAIN)), null);
   });
 });
 

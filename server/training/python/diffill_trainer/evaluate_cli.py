@@ -43,9 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 def evaluate(args, model_arg: str) -> dict:
     import torch
 
+    from .armfim import arm_val_loss
     from .data import load_corpus, load_facts
     from .evaluate import infill_cases, infill_exact, val_loss
     from .modelio import load_model_dir, read_config
+    from .sample_arm import infill_exact_arm
     from .vocab import load_vocab
 
     if args.seq_len < 2 or args.windows < 1 or args.cases < 0:
@@ -60,10 +62,16 @@ def evaluate(args, model_arg: str) -> dict:
     model, cfg = load_model_dir(model_dir, device)
     seq_len = min(args.seq_len, int(cfg["architecture"]["max_position"]))
     is_cuda = device.startswith("cuda")
-    loss = val_loss(model, corpus.val, vocab, n_windows=args.windows, seq_len=seq_len, device=device,
-                    batch_size=32 if is_cuda else 4, autocast_dtype=torch.bfloat16 if is_cuda else None)
     cases = infill_cases(corpus.val, vocab, args.cases) if args.cases > 0 and corpus.facts is None else []
-    exact = infill_exact(model, cases, vocab, device=device) if cases else None
+    if model.cfg.causal:
+        # The autoregressive baseline (armfim.py): its own loss (next-token CE) and greedy FIM decoding.
+        loss = arm_val_loss(model, corpus.val, n_windows=args.windows, seq_len=seq_len, device=device,
+                            batch_size=32 if is_cuda else 4, autocast_dtype=torch.bfloat16 if is_cuda else None)
+        exact = infill_exact_arm(model, cases, cfg["special_tokens"], device=device) if cases else None
+    else:
+        loss = val_loss(model, corpus.val, vocab, n_windows=args.windows, seq_len=seq_len, device=device,
+                        batch_size=32 if is_cuda else 4, autocast_dtype=torch.bfloat16 if is_cuda else None)
+        exact = infill_exact(model, cases, vocab, device=device) if cases else None
     return {"model": str(model_dir), "val_loss": loss, "infill_exact": exact, "seq_len": seq_len,
             "windows": args.windows, "val_tokens": int(corpus.val.shape[0]), "data": corpus.description}
 
