@@ -16,7 +16,8 @@ When the model's answer is empty (it judged that nothing belongs there), nothing
 and a note on stderr says so.
 
   --line N           the anchor line (1-based)
-  --max-tokens K     most tokens to write, 1 to ${SETTING_BOUNDS.maxTokens.max * LONG_FORM_FACTOR} (default 64)
+  --max-tokens K     most tokens to write, 1 to ${SETTING_BOUNDS.maxTokens.max * LONG_FORM_FACTOR} (default 64; a model without
+                     an end token, length_rule "fixed", writes exactly min(K, 16))
 
 ${ENGINE_FLAGS_USAGE}`;
 

@@ -14,6 +14,8 @@ Blanks are runs of 3 or more underscores unless --pattern gives another regular 
 
   --pattern REGEX    what a blank looks like (default: _{3,})
   --max-tokens K     canvas size per blank in tokens, 1 to ${SETTING_BOUNDS.maxTokens.max * LONG_FORM_FACTOR}
+                     (a model without an end token, length_rule "fixed": fills of 1, 2, 4, 8
+                     and 16 tokens, up to K, are tried)
 
 ${ENGINE_FLAGS_USAGE}`;
 

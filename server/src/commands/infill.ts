@@ -17,7 +17,8 @@ Fills the gap of every task. Input lines: {"task_id", "prompt", "suffix"} (promp
 before the gap). Output lines: {"task_id", "completion", "latency_ms", "forwards", "tokens"}.
 --input - reads stdin; without --output the results go to stdout.
 
-  --max-tokens K     canvas size in tokens (the model may use fewer), 1 to ${SETTING_MAX_TOKENS}
+  --max-tokens K     canvas size in tokens (the model may use fewer), 1 to ${SETTING_MAX_TOKENS}; a model
+                     without an end token (length_rule "fixed") writes exactly min(K, 16)
 
 ${ENGINE_FLAGS_USAGE}`;
 
