@@ -64,6 +64,11 @@ function gqaModelDir(): string {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
+  // Models built from older trainer sources are never used again (finished builds only).
+  const cache = join(ROOT, 'test', '.cache');
+  for (const name of readdirSync(cache)) {
+    if (name.startsWith('gqa-') && !name.includes('.tmp-') && join(cache, name) !== dir) rmSync(join(cache, name), { recursive: true, force: true });
+  }
   return dir;
 }
 
