@@ -40,6 +40,16 @@ THROUGHPUT_NOTE = ("tokens_per_s: the median over the trainer's logged intervals
                    "6N + 12 * layers * seq_len * d_model (flops.py) and the GPU's dense bf16 peak")
 
 
+DEFAULT_DATA = Path(__file__).resolve().parents[4] / "data" / "bundle.tar.xz"
+
+
+def _run_data(run: dict) -> str:
+    """The run's data path where it exists here, else this checkout's default bundle: a later chunk
+    may run in a checkout at another path (the bytes are checked either way)."""
+    given = run.get("data")
+    return given if given and Path(given).exists() else str(DEFAULT_DATA)
+
+
 class Usage(Exception):
     """A usage error: one line, exit code 2."""
 
@@ -190,12 +200,12 @@ def train(args, extra: list[str]) -> int:
             raise Usage(f"--resume-from: the run is complete ({total} steps); make its model with "
                         f"{COMMAND} finish {args.resume_from} MODEL_DIR")
         chunks = list(run.get("chunks", []))
-        data_arg = args.data or run.get("data")
+        data_arg = args.data or _run_data(run)
     else:
         trainer_args, total = _trainer_args(args, preset, is_cuda)
         trainer_args += extra
         chunks = []
-        data_arg = args.data or str(Path(__file__).resolve().parents[4] / "data" / "bundle.tar.xz")
+        data_arg = args.data or str(DEFAULT_DATA)
     data = Path(data_arg)
     if not data.exists():
         raise Usage(f"--data {data_arg}: no such file or folder")
@@ -387,8 +397,8 @@ def _run_trainer(cmd: list[str], deadline: float, reserve: float, args, preset) 
             record["end"] = f"trainer error: {ev.get('message')}"
     code = p.wait()
     record["exit_code"] = code
-    if code == 130 and record["end"] == "running":
-        record["end"] = "chunk steps done"
+    if record["end"] == "running":
+        record["end"] = "chunk steps done" if code == 130 else f"the trainer exited with code {code}"
     record["wall_s"] = round(time.time() - t_launch, 1)
     if rates:
         tps = sorted(rates)[len(rates) // 2]
@@ -428,7 +438,7 @@ def finish(args, extra: list[str]) -> int:
     model_dir = Path(args.model_dir).absolute()
     if model_dir.exists() and any(model_dir.iterdir()) and not args.force:
         raise Usage(f"{args.model_dir} already holds files; pass --force to replace it")
-    data_arg = args.data or run["data"]
+    data_arg = args.data or _run_data(run)
     if not Path(data_arg).exists():
         raise Usage(f"the run's data {data_arg} is not here; pass --data")
     if data_identity(Path(data_arg)) != run["data_sha256"]:
