@@ -7,6 +7,11 @@
 // each forward, so a long Fill Blanks pauses there, the completion runs, and the Fill Blanks resumes
 // where it was (its canvas and K/V cache are its own; the session keeps no state between forwards).
 // Otherwise requests run in arrival order.
+//
+// Engines of one process share its CPU cores (the language server may hold a fast model for ghost text
+// and a bigger one for the commands): at a checkpoint a request that is not urgent also waits while
+// urgent work runs in another engine, so ghost text gets the cores instead of sharing them with a long
+// command on the other model. Urgent work never waits for another engine, so nothing waits in a circle.
 import type { RequestControl } from './api';
 import { AbortError } from './errors';
 
@@ -23,15 +28,57 @@ interface Job {
 /** The turn of the request a signal belongs to (see `checkpoint`). */
 const turns = new WeakMap<AbortSignal, { scheduler: Scheduler; job: Job }>();
 
+/** Urgent requests running now, per scheduler (engine), in this process. */
+const urgentRunning = new Map<Scheduler, number>();
+/** Requests waiting at a checkpoint for urgent work in another engine to end. */
+let waitingForOthers: Array<() => void> = [];
+
+function urgentElsewhere(scheduler: Scheduler): boolean {
+  for (const [other, n] of urgentRunning) if (other !== scheduler && n > 0) return true;
+  return false;
+}
+
+function urgentStarted(scheduler: Scheduler): void {
+  urgentRunning.set(scheduler, (urgentRunning.get(scheduler) ?? 0) + 1);
+}
+
+function urgentEnded(scheduler: Scheduler): void {
+  const n = (urgentRunning.get(scheduler) ?? 1) - 1;
+  if (n > 0) urgentRunning.set(scheduler, n);
+  else urgentRunning.delete(scheduler);
+  const waiting = waitingForOthers;
+  waitingForOthers = [];
+  for (const wake of waiting) wake();
+}
+
+/** Waits while urgent work runs in another engine; rejects when `signal` fires meanwhile. */
+async function notWhileUrgentElsewhere(scheduler: Scheduler, signal: AbortSignal): Promise<void> {
+  while (urgentElsewhere(scheduler)) {
+    if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new AbortError();
+    await new Promise<void>((resolve) => {
+      const wake = (): void => {
+        signal.removeEventListener('abort', wake);
+        resolve();
+      };
+      waitingForOthers.push(wake);
+      signal.addEventListener('abort', wake, { once: true });
+    });
+  }
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new AbortError();
+}
+
 /**
  * A point between two forwards where the request of `signal` gives the session to urgent work that
- * is waiting, and gets it back once that is done. Resolves at once when nothing is waiting or the
- * signal belongs to no scheduler (a direct call of the sampler); rejects when the request is
- * cancelled while it waits.
+ * is waiting, and gets it back once that is done; a request that is not urgent also waits here while
+ * urgent work runs in another engine (see the top of this file). Resolves at once when nothing is
+ * waiting or the signal belongs to no scheduler (a direct call of the sampler); rejects when the
+ * request is cancelled while it waits.
  */
-export function checkpoint(signal: AbortSignal | undefined): Promise<void> {
+export async function checkpoint(signal: AbortSignal | undefined): Promise<void> {
   const turn = signal !== undefined ? turns.get(signal) : undefined;
-  return turn === undefined ? Promise.resolve() : turn.scheduler.yieldTo(turn.job);
+  if (turn === undefined) return;
+  await turn.scheduler.yieldTo(turn.job);
+  if (!turn.job.urgent) await notWhileUrgentElsewhere(turn.scheduler, signal!);
 }
 
 export class Scheduler {
@@ -54,7 +101,9 @@ export class Scheduler {
         fail: reject,
         resume: null,
         start: () => {
+          if (job.urgent) urgentStarted(this);
           work(controller.signal).then(resolve, reject).finally(() => {
+            if (job.urgent) urgentEnded(this);
             control.signal?.removeEventListener('abort', onAbort);
             if (this.running === job) this.running = null;
             if (this.paused === job) this.paused = null;

@@ -81,3 +81,50 @@ test('a checkpoint outside any scheduler (a direct sampler call) does not wait',
   await checkpoint(undefined);
   await checkpoint(new AbortController().signal);
 });
+
+test('two engines: a command on one waits at its checkpoints while ghost text runs on the other, then resumes', async () => {
+  // The language server's two models (ghost text and commands) share the process's cores.
+  const commands = new Scheduler();
+  const ghostText = new Scheduler();
+  const log: string[] = [];
+  let releaseFill!: () => void;
+  const fillGate = new Promise<void>((r) => (releaseFill = r));
+  let releaseGhost!: () => void;
+  const ghostGate = new Promise<void>((r) => (releaseGhost = r));
+  const fill = commands.run({}, job(log, 'fill', 3, fillGate));
+  await logged(log, 'fill0');
+  const ghost = ghostText.run({ urgent: true }, job(log, 'ghost', 2, ghostGate));
+  await logged(log, 'ghost0');
+  releaseFill();
+  // The fill's next forward waits for the ghost text, which is held at its gate: nothing more of the
+  // fill runs meanwhile.
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(log, ['fill0', 'ghost0']);
+  releaseGhost();
+  assert.deepEqual(await Promise.all([fill, ghost]), ['fill', 'ghost']);
+  assert.deepEqual(log, ['fill0', 'ghost0', 'ghost1', 'fill1', 'fill2']);
+  // A request that is not urgent never waits for another engine's request that is not urgent either.
+  const log2: string[] = [];
+  await Promise.all([commands.run({}, job(log2, 'a', 2)), ghostText.run({}, job(log2, 'b', 2))]);
+  assert.equal(log2.length, 4);
+});
+
+test('two engines: a command waiting for the other engine\'s ghost text can be cancelled there', async () => {
+  const commands = new Scheduler();
+  const ghostText = new Scheduler();
+  const log: string[] = [];
+  let releaseGhost!: () => void;
+  const ghostGate = new Promise<void>((r) => (releaseGhost = r));
+  const ghost = ghostText.run({ urgent: true }, job(log, 'ghost', 1, ghostGate));
+  await logged(log, 'ghost0');
+  const cancel = new AbortController();
+  const fill = commands.run({ signal: cancel.signal }, job(log, 'fill', 2));
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  assert.deepEqual(log, ['ghost0'], 'the fill waits at its first checkpoint');
+  cancel.abort();
+  await assert.rejects(fill, AbortError);
+  releaseGhost();
+  assert.equal(await ghost, 'ghost');
+  assert.deepEqual(log, ['ghost0']);
+  await commands.idle();
+});

@@ -2,9 +2,10 @@
 // or the model settings change, and runs model requests in two lanes. Commands (Fill Blanks, Write
 // What Comes Before) run one after another; inline completions (ghost text) run beside them. The
 // commands may have a model of their own (`diffill.commandModelPath`: a bigger, slower one), loaded
-// on the first command and kept beside the ghost-text model; by default both lanes share one model,
-// where inline completions run as the engine's urgent requests, which take the session between two
-// forwards of a running command, so a long command never keeps ghost text waiting. A newer inline
+// on the first command and kept beside the ghost-text model; by default both lanes share one model.
+// Inline completions run as the engine's urgent requests, which take the session between two
+// forwards of a running command (or, with two models, hold the command's next forward until they are
+// done, so they get the CPU cores), so a long command never keeps ghost text waiting. A newer inline
 // completion pre-empts (aborts) an older one; an explicit command pre-empts inline work but is never
 // pre-empted itself. Every request has a time limit (REQUEST_LIMITS). A load failure becomes an
 // `error` status, never an exception that escapes a handler. What each model costs (its size and the
