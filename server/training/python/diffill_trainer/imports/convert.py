@@ -343,8 +343,8 @@ Converted by `diffill import --from {args.source}` from `{t['checkpoint']}`: {de
 - **Special ids**: {json.dumps(s)} (no [PAD]); length rule {rule}.
 - **Tokenizer**: {t['tokenizer_family']}, {t['tokenizer_tokens']} tokens.
 - **Checks**: the PyTorch model against a forward written in the source's own layout: max |logit diff|
-  {v['reference_max_abs_diff']:.2e}; the fp32 ONNX graph against it: {v['fp32']['full_max_abs_diff']:.2e}
-  (full), {v['fp32']['cached_max_abs_diff']:.2e} (cached span step).
+  {v['reference_max_abs_diff']:.2e}; the fp32 ONNX graph against the PyTorch model:
+  {v['fp32']['full_max_abs_diff']:.2e} (full), {v['fp32']['cached_max_abs_diff']:.2e} (cached span step).
 - **Graph**: {graph}; {v['bytes'] / 1e6:.1f} MB (weights file {v['weights_bytes'] / 1e6:.1f} MB).
 
 Where the published checkpoints are and what each suits: docs/models.md of Diffill.
