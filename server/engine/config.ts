@@ -57,6 +57,11 @@ export interface ModelConfig {
   /** Causal attention inside the new tokens: true exactly for diffill-arm. */
   causal: boolean;
   source: ModelSource;
+  /**
+   * 0: the logits of canvas position p are the graph's output at p. 1: they are its output at p - 1
+   * (position 0 reads its own), as in MDMs adapted from an autoregressive model (Open-dCoder, Dream).
+   */
+  logitShift: 0 | 1;
   special: SpecialIds;
   /** diffill-arm only (null for diffill-mdm). */
   fim: FimIds | null;
@@ -203,6 +208,11 @@ export function parseConfig(text: string): ModelConfig {
     fail(arm ? `'architecture.causal' must be true for format "diffill-arm"` : `'architecture.causal' must be false for format "diffill-mdm" (a causal model is "diffill-arm")`);
   }
   const source = oneOf<ModelSource>(arch, 'source', 'architecture', ['diffill', 'smdm', 'qwen2'], 'diffill');
+  const shift = arch['logit_shift'] ?? 0;
+  if (shift !== 0 && shift !== 1) fail(`'architecture.logit_shift' must be 0 or 1 (got ${JSON.stringify(arch['logit_shift'])})`);
+  const logitShift: 0 | 1 = shift;
+  // The autoregressive path reads the last position's output as the next token's: a shift there means nothing.
+  if (arm && logitShift !== 0) fail(`'architecture.logit_shift' must be 0 for format "diffill-arm"`);
 
   const sp = object(root['special_tokens'], 'special_tokens');
   const special: SpecialIds = {
@@ -291,6 +301,7 @@ export function parseConfig(text: string): ModelConfig {
     tiedEmbeddings,
     causal,
     source,
+    logitShift,
     special,
     fim,
     lengthRule,

@@ -53,6 +53,7 @@ test('config.json without the new keys means what it always meant', () => {
   assert.equal(c.emitVocabSize, 100);
   assert.equal(c.causal, false);
   assert.equal(c.source, 'diffill');
+  assert.equal(c.logitShift, 0, 'each position predicts itself');
   assert.deepEqual(c.special, { pad: 0, bos: 1, eos: 2, mask: 3 });
   assert.equal(c.fim, null);
   assert.equal(c.lengthRule, 'pad');
@@ -61,9 +62,10 @@ test('config.json without the new keys means what it always meant', () => {
 
 test('config.json: the architecture keys of imported models are read', () => {
   const c = parse((c) => {
-    Object.assign(c.architecture, { n_kv_head: 2, qkv_bias: true, rope_condense_ratio: 4, tied_embeddings: false, emit_vocab_size: 99, source: 'qwen2' });
+    Object.assign(c.architecture, { n_kv_head: 2, qkv_bias: true, rope_condense_ratio: 4, tied_embeddings: false, emit_vocab_size: 99, source: 'qwen2', logit_shift: 1 });
     c.special_tokens.mask = 99;
   });
+  assert.equal(c.logitShift, 1);
   assert.equal(c.nKvHead, 2);
   assert.equal(c.headDim, 16, 'Dh = d_model / n_head, not / n_kv_head');
   assert.equal(c.qkvBias, true);
@@ -112,6 +114,8 @@ test('config.json: every refusal names the key', () => {
   refused((c) => void (c.architecture.n_kv_head = 3), /'architecture\.n_kv_head' \(3\) does not divide n_head \(4\)/);
   refused((c) => void (c.architecture.n_kv_head = 0), /'architecture\.n_kv_head' must be an integer >= 1/);
   refused((c) => void (c.architecture.qkv_bias = 'yes'), /'architecture\.qkv_bias' must be true or false/);
+  refused((c) => void (c.architecture.logit_shift = 2), /'architecture\.logit_shift' must be 0 or 1 \(got 2\)/);
+  refused((c) => void (c.architecture.logit_shift = true), /'architecture\.logit_shift' must be 0 or 1 \(got true\)/);
   refused((c) => void (c.architecture.tied_embeddings = 1), /'architecture\.tied_embeddings' must be true or false/);
   refused((c) => void (c.architecture.rope_condense_ratio = 0), /'architecture\.rope_condense_ratio' must be a number > 0/);
   refused((c) => void (c.architecture.rope_condense_ratio = '4'), /'architecture\.rope_condense_ratio' must be a number > 0/);
