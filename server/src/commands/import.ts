@@ -38,6 +38,9 @@ Options:
   --n-query-groups G   SMDM key/value heads (default: --n-head)
   --condense-ratio R   SMDM RoPE condense ratio (default 1, as published)
   --mask-id N          hf: the mask token id when the tokenizer does not name one
+  --logit-shift 0|1    hf: 1 (default) reads position i's logits from the output at i - 1, as
+                       Open-dCoder and the other MDMs adapted from an autoregressive Qwen2 are sampled;
+                       0 for a model that predicts each position in place
   --name NAME          the model's name (default: DIR's name)
   --force              replace DIR when it already holds a model
   --python PATH        Python interpreter (default: $DIFFILL_PYTHON, then .venv/bin/python, then python3)
@@ -79,6 +82,7 @@ export function parseImportArgs(argv: string[], cwd = process.cwd()): ImportRequ
       'n-query-groups': { type: 'string' },
       'condense-ratio': { type: 'string' },
       'mask-id': { type: 'string' },
+      'logit-shift': { type: 'string' },
       name: { type: 'string' },
       force: { type: 'boolean' },
       python: { type: 'string' },
@@ -111,6 +115,12 @@ export function parseImportArgs(argv: string[], cwd = process.cwd()): ImportRequ
     if (source !== 'hf') throw new UsageError('--mask-id is for --from hf only (an SMDM mask is the extra embedding row)');
     if (!/^\d+$/.test(values['mask-id'])) throw new UsageError(`--mask-id needs a non-negative integer, got '${values['mask-id']}'`);
     extra.push('--mask-id', values['mask-id']);
+  }
+  const shift = values['logit-shift'];
+  if (shift !== undefined) {
+    if (source !== 'hf') throw new UsageError('--logit-shift is for --from hf only (SMDM predicts each position in place)');
+    if (shift !== '0' && shift !== '1') throw new UsageError(`--logit-shift needs 0 or 1, got '${shift}'`);
+    extra.push('--logit-shift', shift);
   }
   if (values.name !== undefined) extra.push('--name', values.name);
   const abs = (p: string) => path.resolve(cwd, p);

@@ -89,12 +89,22 @@ def test_smdm_checkpoint_converts_to_a_graph_that_matches_the_lit_gpt_forward(sm
 def test_qwen2_checkpoint_converts_with_gqa_biases_and_the_padded_embedding(qwen_files, tmp_path, tie):
     files = qwen_files[tie]
     out = tmp_path / "m"
+    # The default logit shift of --from hf is 1 (Open-dCoder's); --logit-shift 0 imports an in-place model.
+    shift = [] if tie == "tied" else ["--logit-shift", "0"]
     code, events, err = _import(["--from", "hf", "--checkpoint", files["checkpoint"], "--tokenizer", files["tokenizer"],
-                                 "--out", str(out), "--no-int8"])
+                                 "--out", str(out), "--no-int8", *shift])
     assert code == 0, err[-2000:]
     cfg = json.loads((out / "config.json").read_text())
     a = cfg["architecture"]
     assert (a["vocab_size"], a["emit_vocab_size"], a["n_kv_head"], a["qkv_bias"], a["rope_base"]) == (8256, 8192, 2, True, 1e6)
+    card = (out / "README.md").read_text()
+    if tie == "tied":
+        assert a["logit_shift"] == 1
+        assert "**Logit shift**: 1: the logits of position i are read from the model's output at position i - 1" in card
+        assert "the default of --from hf" in card
+    else:
+        assert a["logit_shift"] == 0
+        assert "**Logit shift**: 0: each position's logits are read from its own output (--logit-shift 0 was given)" in card
     assert a["tied_embeddings"] is (tie == "tied")
     assert a["max_position"] == 4096  # the engine's limit, below config.json's 32768
     # The tokenizer's <M> (id 3 in the test tokenizer) is the mask; <|endoftext|> the eos; no [PAD].
@@ -125,6 +135,22 @@ def _reference_greedy(reference, cfg: dict, case: dict) -> dict:
     return greedy.infill(reference, case["prefix"], case["suffix"], case["n"], vocab=a["vocab_size"],
                          emitted=a.get("emit_vocab_size", a["vocab_size"]), mask_id=s["mask"], bos=s["bos"],
                          eos=s["eos"], rule="fixed", threshold=case["threshold"])
+
+
+def test_the_reference_sampler_reads_position_i_from_output_i_minus_1_under_a_shift():
+    """A forward whose output at position i is sure of token 100 + i: in place, span position p takes
+    100 + p; shifted, 100 + p - 1, and position 0 (a span at the canvas start) its own output's 100, as
+    Open-dLLM's sampler does."""
+    def forward(idx):
+        T = idx.shape[1]
+        logits = torch.zeros(1, T, 200)
+        logits[0, torch.arange(T), 100 + torch.arange(T)] = 50.0
+        return logits
+
+    kw = dict(vocab=200, emitted=200, mask_id=3, bos=None, eos=2, rule="fixed")
+    assert greedy.infill(forward, [10, 11], [12], 3, **kw)["span"] == [102, 103, 104]
+    assert greedy.infill(forward, [10, 11], [12], 3, shift=1, **kw)["span"] == [101, 102, 103]
+    assert greedy.infill(forward, [], [12], 3, shift=1, **kw)["span"] == [100, 100, 101]
 
 
 def test_greedy_decoding_of_the_converted_model_matches_the_reference_sampler(smdm_files, tmp_path):
@@ -269,3 +295,6 @@ def test_usage_errors_exit_2(smdm_files, tmp_path):
     assert msg == f"--out {out} already exists; pass --force to replace it"
     msg = _fails(["--from", "gguf", "--checkpoint", "x", "--tokenizer", "y"], out, expect_code=2)
     assert "--from" in msg and "'gguf'" in msg
+    msg = _fails(["--from", "smdm", "--checkpoint", smdm_files["checkpoint"], "--tokenizer", smdm_files["tokenizer"],
+                  "--logit-shift", "1", "--force"], out, expect_code=2)
+    assert msg == "--logit-shift is for --from hf only (SMDM predicts each position in place)"

@@ -2,7 +2,7 @@
 
   python -m diffill_trainer.imports --from smdm|hf --checkpoint PATH --tokenizer PATH --out DIR
          [--int8 | --no-int8] [--name NAME] [--force] [--smdm-config NAME] [--condense-ratio R]
-         [--length-rule fixed|eos] [--mask-id N]
+         [--length-rule fixed|eos] [--mask-id N] [--logit-shift 0|1]
 
 Steps: read the weights (safetensors, or torch.load with weights_only=True: never plain pickle), check
 every tensor against the source architecture (each error names the tensor and both shapes), map them onto
@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--length-rule", choices=["fixed", "eos"], default="fixed",
                     help="fixed (default; pretrained models) or eos (models fine-tuned with EOS-as-padding)")
     ap.add_argument("--mask-id", type=int, default=None, help="hf: the mask token id when the tokenizer does not name one")
+    ap.add_argument("--logit-shift", type=int, choices=[0, 1], default=None,
+                    help="hf: 1 (default) when position i is predicted from the output at i - 1 (MDMs adapted from an "
+                         "autoregressive Qwen2: Open-dCoder), 0 when each position predicts itself")
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     return ap
 
@@ -149,6 +152,29 @@ def _dtype_name(state: dict) -> str:
     return "float32"
 
 
+# Why --from hf defaults to a shift of 1: the Qwen2-architecture MDMs published so far were adapted from the
+# autoregressive Qwen2/Qwen2.5 and kept its next-token alignment (Open-dCoder: Open-dLLM's
+# generation_utils.py shifts the logits by one; Dream and DiffuCoder do the same), while their config.json
+# is Qwen2's own (Open-dCoder's is a plain Qwen2ForCausalLM config, Open-dLLM
+# configs/model_configs/qwen/Qwen2-0.5B.json), so nothing in the checkpoint tells a shifted model from one
+# that predicts in place. Serving a shifted model unshifted gives fluent-looking nonsense; the flag names
+# the exception.
+HF_DEFAULT_SHIFT = 1
+
+
+def _logit_shift(args) -> tuple[int, str]:
+    """(shift, why) for config.json and the model card."""
+    if args.source == "smdm":
+        if args.logit_shift not in (None, 0):
+            raise BadArguments("--logit-shift is for --from hf only (SMDM predicts each position in place)")
+        return 0, "SMDM predicts each position in place"
+    if args.logit_shift is not None:
+        return args.logit_shift, f"--logit-shift {args.logit_shift} was given"
+    return HF_DEFAULT_SHIFT, ("the default of --from hf: the Qwen2-architecture MDMs published so far (Open-dCoder, "
+                              "Dream, DiffuCoder) predict position i from the output at i - 1; --logit-shift 0 "
+                              "imports a model that predicts in place")
+
+
 def _mask_id_hf(args, tok_json: Path, hf_config: dict, rows: int) -> int:
     if args.mask_id is not None:
         mask = args.mask_id
@@ -212,6 +238,7 @@ def convert(args) -> dict:
         raise BadData(f"tokenizer file not found: {args.tokenizer}")
     if args.condense_ratio <= 0:
         raise BadArguments("--condense-ratio must be positive")
+    shift, shift_reason = _logit_shift(args)
     state, hf_config = read_checkpoint(args.source, args.checkpoint)
     events.emit("export", stage="read", path=str(args.checkpoint))
     dtype = _dtype_name(state)
@@ -312,6 +339,9 @@ def convert(args) -> dict:
         }
         cfg = make_config(args.name or out.name, "imported", arch, special, dtype, quantized, training)
         cfg["length_rule"] = args.length_rule
+        # The graph is the same either way; the engine gathers position i's logits at i - 1 when this is 1.
+        cfg["architecture"]["logit_shift"] = shift
+        cfg["training"]["logit_shift_reason"] = shift_reason
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
         (tmp / "README.md").write_text(model_card(cfg, args, described), encoding="utf-8")
         events.emit("export", stage="verify", path=str(final))
@@ -333,6 +363,9 @@ def model_card(cfg: dict, args, described: str) -> str:
     rule = {"fixed": "fixed: the canvas length is the answer length (the pretrained models never learnt a padding token)",
             "eos": "eos: the answer ends at its first EOS, the positions after it are EOS (the fine-tuning data's padding)"}[cfg["length_rule"]]
     source = "SMDM" if t["source"] == "smdm" else "Hugging Face Qwen2 architecture"
+    shift = ("1: the logits of position i are read from the model's output at position i - 1 (position 0 reads "
+             "its own), as its authors sample it" if a.get("logit_shift") else
+             "0: each position's logits are read from its own output") + f" ({t.get('logit_shift_reason', '')})"
     return f"""# {cfg['name']} (imported)
 
 Converted by `diffill import --from {args.source}` from `{t['checkpoint']}`: {described}.
@@ -341,6 +374,7 @@ Converted by `diffill import --from {args.source}` from `{t['checkpoint']}`: {de
 - **What was converted**: every weight, unchanged in value ({cfg['weights']['dtype']}); the architecture as
   {json.dumps(a)}. {t['params']:,} parameters, {t['non_embedding_params']:,} without the embedding and head.
 - **Special ids**: {json.dumps(s)} (no [PAD]); length rule {rule}.
+- **Logit shift**: {shift}.
 - **Tokenizer**: {t['tokenizer_family']}, {t['tokenizer_tokens']} tokens.
 - **Checks**: the PyTorch model against a forward written in the source's own layout: max |logit diff|
   {v['reference_max_abs_diff']:.2e}; the fp32 ONNX graph against the PyTorch model:

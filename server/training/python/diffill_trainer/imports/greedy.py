@@ -8,7 +8,9 @@ the lowest id and the leftmost position), with the length rules of an imported m
 answer, the positions after a committed EOS become EOS, and on the first forward the first position
 whose P(EOS) reaches `length_threshold` takes it. The mask id, ids the head never emits (the source's
 logits have no column for them, or they lie past emit_vocab_size), BOS, and EOS under "fixed" are never
-written.
+written. With `shift` 1 (config architecture.logit_shift) the logits of position i are the forward's
+output at i - 1 and position 0 keeps its own, as Open-dLLM's sampler does
+(`torch.cat([logits[:, :1], logits[:, :-1]], dim=1)` in veomni/models/transformers/qwen2/generation_utils.py).
 
 CLI, for the TypeScript parity test (JSON in, JSON out):
   python -m diffill_trainer.imports.greedy --model DIR --checkpoint PATH --ids-json -
@@ -41,7 +43,8 @@ def _probs(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def infill(forward, prefix: list[int], suffix: list[int], n: int, *, vocab: int, emitted: int, mask_id: int,
-           bos: int | None, eos: int, rule: str, threshold: float = 1.0, length_threshold: float = 0.0) -> dict:
+           bos: int | None, eos: int, rule: str, threshold: float = 1.0, length_threshold: float = 0.0,
+           shift: int = 0) -> dict:
     allowed = np.zeros(vocab, dtype=bool)
     allowed[:emitted] = True
     allowed[mask_id] = False
@@ -57,7 +60,7 @@ def infill(forward, prefix: list[int], suffix: list[int], n: int, *, vocab: int,
         masked = [j for j in range(n) if canvas[lo + j] == mask_id]
         if not masked:
             break
-        logits = forward(torch.tensor([canvas]))[0, [lo + j for j in masked]].float().numpy()
+        logits = forward(torch.tensor([canvas]))[0, [max(lo + j - shift, 0) for j in masked]].float().numpy()
         forwards += 1
         p = _probs(logits, allowed)
         tok = p.argmax(axis=1)
@@ -115,7 +118,8 @@ def main(argv=None) -> int:
     out = [infill(reference, r["prefix"], r["suffix"], int(r["n"]), vocab=a["vocab_size"],
                   emitted=a.get("emit_vocab_size", a["vocab_size"]), mask_id=s["mask"], bos=s["bos"], eos=s["eos"],
                   rule=r.get("length_rule", cfg.get("length_rule", "fixed")), threshold=float(r.get("threshold", 1.0)),
-                  length_threshold=float(r.get("length_threshold", 0.0))) for r in reqs]
+                  length_threshold=float(r.get("length_threshold", 0.0)),
+                  shift=int(r.get("logit_shift", a.get("logit_shift", 0)))) for r in reqs]
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
 
