@@ -154,11 +154,11 @@ def _dtype_name(state: dict) -> str:
 
 # Why --from hf defaults to a shift of 1: the Qwen2-architecture MDMs published so far were adapted from the
 # autoregressive Qwen2/Qwen2.5 and kept its next-token alignment (Open-dCoder: Open-dLLM's
-# generation_utils.py shifts the logits by one; Dream and DiffuCoder do the same), while their config.json
-# is Qwen2's own (Open-dCoder's is a plain Qwen2ForCausalLM config, Open-dLLM
+# generation_utils.py shifts the logits by one; Dream and DiffuCoder do the same), while the config.json
+# this converter accepts is Qwen2's own (Open-dCoder's is a plain Qwen2ForCausalLM config, as Open-dLLM's
 # configs/model_configs/qwen/Qwen2-0.5B.json), so nothing in the checkpoint tells a shifted model from one
-# that predicts in place. Serving a shifted model unshifted gives fluent-looking nonsense; the flag names
-# the exception.
+# that predicts in place. Serving a shifted model unshifted decodes every position from the wrong output;
+# the flag names the exception.
 HF_DEFAULT_SHIFT = 1
 
 

@@ -13,11 +13,10 @@ A diffusion model on this architecture attends without the causal mask (Open-dCo
 model with is_causal=False). The embedding is often padded beyond the tokenizer (Qwen2's 151936 rows for
 151665 tokens): ids from the tokenizer's size up are never emitted (emit_vocab_size).
 
-Only checkpoints whose logits at a position predict that position are converted faithfully. Open-dCoder
-(github.com/pengzhangzhi/Open-dLLM, veomni/models/transformers/qwen2/generation_utils.py) shifts its
-logits by one position before sampling (position i is predicted from the output at i - 1, as in the
-autoregressive model it was adapted from); Diffill's graph contract has no such shift yet, so such a
-model converts but is not served as its authors sample it (docs/models.md).
+Open-dCoder (github.com/pengzhangzhi/Open-dLLM, veomni/models/transformers/qwen2/generation_utils.py)
+shifts its logits by one position before sampling (position i is predicted from the output at i - 1, as
+in the autoregressive model it was adapted from; position 0 keeps its own). The graph is the same either
+way: config.json's architecture.logit_shift tells the engine which output to read (convert.py decides it).
 """
 from __future__ import annotations
 
