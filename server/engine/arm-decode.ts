@@ -15,7 +15,9 @@ import { RequestError, throwIfAborted } from './errors';
 import { allowedNext, isBlanks } from './heal';
 import type { KvCache, Model } from './model';
 import type { FimIds } from './config';
+import { Prng } from './prng';
 import { checkpoint } from './scheduler';
+import { chooseSampled } from './scoring';
 
 /** The FIM ids of a "diffill-arm" model; only the autoregressive path asks. */
 export function fimIds(model: Model): FimIds {
@@ -63,6 +65,14 @@ export interface ArmDecodeOptions {
   settled?: (ids: readonly number[]) => boolean;
   /** Wall-clock budget in ms (0: none); on expiry the answer so far is returned. */
   timeBudgetMs: number;
+  /**
+   * 0 (the default): greedy. Above 0: each token is drawn from softmax(logits / temperature) over the
+   * allowed tokens, within the `topK` best (0: all), seeded by `seed`, as the diffusion sampler draws
+   * (scoring.ts): the editor asks for alternatives this way.
+   */
+  temperature?: number;
+  topK?: number;
+  seed?: number;
   signal?: AbortSignal;
 }
 
@@ -134,7 +144,7 @@ function grow(model: Model, cache: KvCache, one: KvCache): KvCache {
 }
 
 /**
- * Greedy decoding of the middle after `prompt` (which ends with <fim_middle>). Before every forward the
+ * Decoding of the middle after `prompt` (which ends with <fim_middle>), greedy unless a temperature is given. Before every forward the
  * request may give the session to urgent work (scheduler.ts `checkpoint`) and stops when cancelled;
  * its K/V cache is its own, so it resumes where it was.
  */
@@ -144,6 +154,8 @@ export async function armDecode(model: Model, prompt: Int32Array, options: ArmDe
   const vocab = model.config.vocabSize;
   const banned = bannedIds(model);
   const deadline = options.timeBudgetMs > 0 ? Date.now() + options.timeBudgetMs : Infinity;
+  const temperature = options.temperature ?? 0;
+  const rng = temperature > 0 ? new Prng(options.seed ?? 0) : null;
   let rem = options.healed ?? new Uint8Array(0);
   const blanks = isBlanks(rem);
   const ids: number[] = [];
@@ -179,7 +191,7 @@ export async function armDecode(model: Model, prompt: Int32Array, options: ArmDe
     } else if (written < options.minTokens) {
       row[fim.eom] = -Infinity;
     }
-    const token = argmax(row);
+    const token = rng === null ? argmax(row) : chooseSampled(row, -1, temperature, options.topK ?? 0, rng).token;
     if (token === fim.eom) return { ids, forwards, ended: 'eom' };
     ids.push(token);
     const bytes = model.tokenizer.tokenBytes!(token);

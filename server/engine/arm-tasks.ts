@@ -2,8 +2,9 @@
 // on the diffusion path (gap.ts: token healing at the edges, the answer cut to the gap's scope).
 //
 // What a left-to-right model does differently (docs/architecture.md, "The autoregressive path"):
-// - it decodes greedily; the diffusion sampler's knobs (steps, threshold, temperature, guidance,
-//   order, blocks, re-masking, the length rule, the cache switches) do not apply to it;
+// - it decodes greedily, or samples with the temperature, top-k and seed given; the diffusion
+//   sampler's other knobs (steps, threshold, guidance, order, blocks, re-masking, the length rule, the
+//   cache switches) do not apply to it;
 // - Fill Blanks with several blanks cannot be decoded jointly: the blanks are filled one at a time,
 //   left to right, each seeing the fills before it and, after it, the text up to the next blank
 //   (the blanks further on are not shown: a `___` in the prompt would be text to the model);
@@ -31,6 +32,9 @@ export async function armInfill(model: Model, request: InfillRequest): Promise<I
     ...(gap.settled ? { settled: gap.settled } : {}),
     minTokens: sampler.minTokens,
     timeBudgetMs: sampler.timeBudgetMs,
+    temperature: sampler.temperature,
+    topK: sampler.topK,
+    seed: sampler.seed,
     ...(request.signal ? { signal: request.signal } : {}),
   });
   return {
@@ -76,6 +80,9 @@ export async function armFill(model: Model, request: FillRequest): Promise<FillR
       ...(gap.settled ? { settled: gap.settled } : {}),
       minTokens: sampler.minTokens,
       timeBudgetMs: sampler.timeBudgetMs,
+      temperature: sampler.temperature,
+      topK: sampler.topK,
+      seed: sampler.seed,
       ...(request.signal ? { signal: request.signal } : {}),
     });
     const fill = gap.finish(out.ids, n);

@@ -76,6 +76,22 @@ describe('the autoregressive path against the PyTorch reference', () => {
   });
 });
 
+describe('sampling on the autoregressive path', () => {
+  test('a temperature draws other answers than greedy, the same for the same seed', async () => {
+    const engine = await loadModel(randomArmModelDir(), { threads: 1 });
+    try {
+      const ask = (sampler: { temperature?: number; seed?: number }) =>
+        engine.infill({ prefix: 'def add(a, b):\n    return', suffix: '\n\nprint(add(1, 2))\n', maxTokens: 12, fit: RAW, sampler });
+      const greedy = (await ask({})).text;
+      const drawn = await Promise.all([0, 1, 2, 3].map(async (seed) => (await ask({ temperature: 1, seed })).text));
+      assert.ok(drawn.some((t) => t !== greedy), `every draw was the greedy answer ${JSON.stringify(greedy)}`);
+      assert.equal((await ask({ temperature: 1, seed: 2 })).text, drawn[2]);
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
 describe('where the autoregressive path stops, and what it writes', () => {
   let engine: Engine;
   before(async () => {

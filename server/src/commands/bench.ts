@@ -27,7 +27,7 @@ commit thresholds, guidance 0/0.5/1, step caps, context 256/512) and prints a ta
 row is the naive baseline (full recompute, one token per forward), measured in the same run. The last
 row runs the single-line tasks through the built language server (diffill lsp --stdio, as an editor
 would: textDocument/inlineCompletion, debounce 0) and compares it with the in-process engine defaults.
-An autoregressive model (format diffill-arm) decodes greedily whatever the sampler says: it runs only
+An autoregressive model (format diffill-arm) has none of the diffusion sampler's knobs: it runs only
 the rows that differ for it (with and without healing and scope, context 256 and 512).
 
   --json OUT       write every figure as JSON
@@ -62,8 +62,9 @@ interface Setting {
   context: number;
   quick: boolean;
   /**
-   * The row means something for an autoregressive ("diffill-arm") model too. Its path decodes greedily
-   * whatever the sampler knobs say, so of these rows only gap fitting and the context differ for it.
+   * The row means something for an autoregressive ("diffill-arm") model too. Its path has none of the
+   * diffusion knobs these rows vary (steps, threshold, cache, guidance), so only gap fitting and the
+   * context differ for it.
    */
   arm?: true;
 }
