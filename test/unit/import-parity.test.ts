@@ -260,6 +260,12 @@ test('diffill import: a wrong command line exits 2, a bad checkpoint 1, each in 
   r = cli(['import', '--from', 'smdm', '--checkpoint', smdm.checkpoint, '--tokenizer', smdm.tokenizer, '--out', out, '--mask-id', '5']);
   assert.equal(r.code, 2);
   assertOneLine(r.stderr, /--mask-id is for --from hf only/);
+  r = cli(['import', '--from', 'smdm', '--checkpoint', smdm.checkpoint, '--tokenizer', smdm.tokenizer, '--out', out, '--logit-shift', '1']);
+  assert.equal(r.code, 2);
+  assertOneLine(r.stderr, /^diffill: --logit-shift is for --from hf only \(SMDM predicts each position in place\)$/);
+  r = cli(['import', '--from', 'hf', '--checkpoint', qwen.checkpoint, '--tokenizer', qwen.tokenizer, '--out', out, '--logit-shift', '2']);
+  assert.equal(r.code, 2);
+  assertOneLine(r.stderr, /^diffill: --logit-shift needs 0 or 1, got '2'$/);
   r = cli(['import', '--from', 'smdm', '--checkpoint', smdm.checkpoint, '--tokenizer', smdm.tokenizer, '--out', out]);
   assert.equal(r.code, 2);
   assertOneLine(r.stderr, new RegExp(`^diffill: --out ${out} already exists; pass --force to replace it$`));
