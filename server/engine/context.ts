@@ -20,6 +20,14 @@ function lineStarts(text: string): number[] {
   return out;
 }
 
+/**
+ * Text that begins at the document's start is encoded as a document begins (a SentencePiece model saw
+ * the dummy "▁" there in training, after BOS); text cut at a later line start is not.
+ */
+function encodeAt(codec: TextCodec, text: string, atDocumentStart: boolean): number[] {
+  return Array.from(atDocumentStart && codec.encodeDocument ? codec.encodeDocument(text) : codec.encode(text));
+}
+
 /** The end of the text before the gap, at most `budget` tokens, starting at a line start. */
 export function takePrefix(codec: TextCodec, text: string, budget: number): Side {
   if (text.length === 0) return { ids: [], complete: true };
@@ -28,7 +36,7 @@ export function takePrefix(codec: TextCodec, text: string, budget: number): Side
   for (;;) {
     const from = Math.max(0, text.length - chars);
     const window = text.slice(from);
-    const ids = Array.from(codec.encode(window));
+    const ids = encodeAt(codec, window, from === 0);
     if (ids.length <= budget) {
       if (from === 0) return { ids, complete: true };
       chars *= 4;
@@ -55,7 +63,8 @@ function cutBackward(codec: TextCodec, window: string, starts: number[], budget:
     end = starts[--k]!;
   }
   for (; k < starts.length; k++) {
-    const ids = Array.from(codec.encode(window.slice(starts[k]!)));
+    // starts[k] is 0 only for a window that begins at the document's start.
+    const ids = encodeAt(codec, window.slice(starts[k]!), starts[k] === 0);
     if (ids.length <= budget) return ids;
   }
   // Even the line holding the gap is longer than the budget: keep its last tokens.

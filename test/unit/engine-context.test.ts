@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { TextCodec } from '../../server/engine/codec';
 import { takePrefix, takeSuffix, takeWindow } from '../../server/engine/context';
+import { Tokenizer } from '../../server/engine/tokenizer';
+import * as path from 'node:path';
 
 // One token per character: token counts are exact, so cut points can be checked precisely.
 const chars: TextCodec = {
@@ -48,4 +50,21 @@ test('windows grow until the budget is met even for very dense text', () => {
   const long = 'y'.repeat(5000);
   const p = takePrefix(chars, long, 1000);
   assert.equal(p.ids.length, 1000);
+});
+
+test('with a SentencePiece tokenizer a prefix from the document start is encoded as a document begins, a cut one is not', () => {
+  const tok = Tokenizer.fromFile(path.join(__dirname, '../fixtures/tokenizer-families/sp-bpe.tokenizer.json'));
+  const doc = 'import os\nprint(os.getcwd())\nvalue = ';
+  const whole = takePrefix(tok, doc, 1000);
+  assert.equal(whole.complete, true);
+  assert.deepEqual(whole.ids, Array.from(tok.encodeDocument(doc)));
+  // The dummy prefix makes the document's first word another token than the same word mid-document.
+  assert.notDeepEqual(whole.ids, Array.from(tok.encode(doc)));
+  // Cut at a line start, the kept text is a piece of the document: no dummy prefix.
+  const lastTwo = 'print(os.getcwd())\nvalue = ';
+  const cut = takePrefix(tok, doc, tok.encode(lastTwo).length);
+  assert.equal(cut.complete, false);
+  assert.deepEqual(cut.ids, Array.from(tok.encode(lastTwo)));
+  // A byte-level codec without encodeDocument is unchanged.
+  assert.deepEqual(takePrefix(chars, 'ab', 10).ids, [97, 98]);
 });
