@@ -18,6 +18,7 @@ import type { Model } from './model';
 import { maskId } from './config';
 import { Prng } from './prng';
 import { allowedNext, isBlanks } from './heal';
+import { deferRepeats } from './repeat-guard';
 import { type Choice, type GreedyScan, advanceScan, blockSum, chooseSampled, startScan, tokenProbability } from './scoring';
 
 export interface Span {
@@ -378,25 +379,4 @@ export async function sample(
   }
   const spans = collect();
   return { spans, forwards: denoiser.forwards, tokens: spans.reduce((n, s) => n + s.length, 0), truncated, logProbs: logProb };
-}
-
-
-/**
- * Repetition guard for parallel commits: positions decided in the same forward do not see each other,
- * so a confident token can be chosen at several neighbouring positions at once ("total, total, total").
- * A chosen position whose token equals the one chosen one or two positions to its left in the same
- * span waits for the next forward, which sees its neighbour committed ([PAD] runs are no repeat).
- * Healing positions always commit, and at least one position does.
- */
-function deferRepeats(chosen: number[], tokenOf: (p: number) => number, spanOf: Int32Array, keep: readonly number[], pad: number): number[] {
-  const kept: number[] = [];
-  const token = new Map<number, number>();
-  for (const p of chosen) {
-    const t = tokenOf(p);
-    const repeat = t !== pad && [1, 2].some((d) => spanOf[p - d] === spanOf[p] && token.get(p - d) === t);
-    if (repeat && !keep.includes(p)) continue;
-    kept.push(p);
-    token.set(p, t);
-  }
-  return kept.length > 0 ? kept : chosen.slice(0, 1);
 }
