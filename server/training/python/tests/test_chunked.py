@@ -13,7 +13,7 @@ import torch
 
 from conftest import FAST, REPO, TOKENIZER, env, of, run_module
 from diffill_trainer import compact
-from diffill_trainer.chunked import Clock
+from diffill_trainer.chunk_trainer import Clock
 from diffill_trainer.data import load_corpus
 from diffill_trainer.flops import flops_per_token, mfu, peak_bf16_flops
 from diffill_trainer.loop import LossModule

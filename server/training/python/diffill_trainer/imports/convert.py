@@ -32,8 +32,9 @@ from ..errors import BadArguments, BadData, Interrupted, TrainerError
 from ..export import compare_int8, export_onnx, quantize, verify_fp32, _smoke
 from ..model import DiffusionLM
 from ..modeldir import AtomicModelDir
-from ..modelio import DTYPES, make_config, round_to_dtype, save_weights
+from ..modelio import make_config, round_to_dtype, save_weights
 from . import qwen2, smdm
+from .checkpoint_files import dtype_name, read_checkpoint
 from .tokenizer import convert_tokenizer
 
 LICENCES = {
@@ -47,7 +48,6 @@ LICENCES = {
 # Below this top-1 agreement with fp32 (masked positions of random windows) the default keeps fp32.
 INT8_MIN_AGREEMENT = 0.9
 REFERENCE_TOLERANCE = 1e-4
-_PREFIXES = ("_forward_module.", "module.", "_orig_mod.")
 _MASK_NAMES = ("<|mask|>", "<M>", "[MASK]", "<mask>", "<|MASK|>")
 
 
@@ -81,75 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
                          "autoregressive Qwen2: Open-dCoder), 0 when each position predicts itself")
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     return ap
-
-
-# ---------------------------------------------------------------------------------------------- reading
-
-
-def read_tensors(path: Path) -> dict:
-    """A flat name -> tensor dict from a .safetensors file or a torch.save file (weights_only=True:
-    tensors and plain containers only, never arbitrary pickled objects)."""
-    if not path.is_file():
-        raise BadData(f"checkpoint file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path))
-        except Exception as e:  # safetensors raises its own error types for corrupt files
-            raise BadData(f"cannot read {path} as safetensors: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for anything that is not tensors and containers
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise BadData(f"cannot read {path} as a PyTorch state dict (weights only): {first}") from None
-    for key in ("model", "state_dict"):  # lit-gpt / Lightning save {"model": state_dict, ...}
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise BadData(f"{path} holds no state dict of tensors")
-    return obj
-
-
-def read_checkpoint(source: str, path: Path) -> tuple[dict, dict | None]:
-    """(state dict with wrapper prefixes removed, the Hugging Face config.json or None)."""
-    hf_config = None
-    if source == "hf":
-        folder = path if path.is_dir() else path.parent
-        cfg_file = folder / "config.json"
-        if not cfg_file.is_file():
-            raise BadData(f"{folder} has no config.json: --from hf needs the checkpoint folder as published")
-        try:
-            hf_config = json.loads(cfg_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as e:
-            raise BadData(f"cannot read {cfg_file}: {type(e).__name__}") from None
-        if not isinstance(hf_config, dict):
-            raise BadData(f"{cfg_file}: expected a JSON object")
-        files = [path] if path.is_file() else sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin"))
-        if not files:
-            raise BadData(f"{folder} has no *.safetensors (or pytorch_model*.bin) weights")
-    elif path.is_dir():
-        raise BadData(f"--checkpoint {path} is a folder; --from smdm reads one .safetensors or .pth file")
-    else:
-        files = [path]
-    state: dict = {}
-    for f in files:
-        state.update(read_tensors(f))
-    out = {}
-    for k, v in state.items():
-        for p in _PREFIXES:
-            if k.startswith(p):
-                k = k[len(p):]
-        out[k] = v
-    return out, hf_config
-
-
-def _dtype_name(state: dict) -> str:
-    kinds = {v.dtype for v in state.values() if v.is_floating_point()}
-    for name in ("float32", "bfloat16", "float16"):  # the widest one present wins
-        if DTYPES[name] in kinds:
-            return name
-    return "float32"
 
 
 # Why --from hf defaults to a shift of 1: the Qwen2-architecture MDMs published so far were adapted from the
@@ -241,7 +172,7 @@ def convert(args) -> dict:
     shift, shift_reason = _logit_shift(args)
     state, hf_config = read_checkpoint(args.source, args.checkpoint)
     events.emit("export", stage="read", path=str(args.checkpoint))
-    dtype = _dtype_name(state)
+    dtype = dtype_name(state)
     if args.source == "smdm":
         state = smdm.normalise(state)
         scfg = smdm.infer_config(state, args.smdm_config, args.condense_ratio, args.n_head, args.n_query_groups)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from . import qwen2, smdm
-from .convert import read_checkpoint
+from .checkpoint_files import read_checkpoint
 
 
 def _probs(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
