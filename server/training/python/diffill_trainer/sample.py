@@ -20,16 +20,14 @@ CLI (JSON in, JSON out):
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .errors import TrainerError
 from .model import DiffusionLM
+from .reference_cli import check_request, serve
 
 
 @dataclass
@@ -113,13 +111,7 @@ def infill(model: DiffusionLM, prefix: list[int], suffix: list[int], n: int, *, 
 
 def _run(model, cfg, req: dict) -> dict:
     special = cfg["special_tokens"]
-    for key in ("prefix", "suffix", "n"):
-        if key not in req:
-            raise ValueError(f"request lacks {key!r}")
-    vocab = cfg["architecture"]["vocab_size"]
-    ids = list(req["prefix"]) + list(req["suffix"])
-    if any((not isinstance(i, int)) or i < 0 or i >= vocab for i in ids):
-        raise ValueError(f"ids must be integers in [0, {vocab})")
+    check_request(req, ("prefix", "suffix", "n"), cfg["architecture"]["vocab_size"])
     res = infill(model, req["prefix"], req["suffix"], int(req["n"]), mask_id=special["mask"],
                  pad_id=special["pad"], threshold=float(req.get("threshold", 1.0)),
                  length_threshold=float(req.get("length_threshold", 0.0)),
@@ -128,24 +120,7 @@ def _run(model, cfg, req: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    from .modelio import load_model_dir
-
-    ap = argparse.ArgumentParser(prog="python -m diffill_trainer.sample", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="model directory")
-    ap.add_argument("--ids-json", required=True, help="request JSON, or - for stdin")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(1)  # single-threaded matmuls: deterministic and cheap on shared cores
-    try:
-        req = json.loads(sys.stdin.read() if args.ids_json == "-" else args.ids_json)
-        model, cfg = load_model_dir(args.model)
-        out = [_run(model, cfg, r) for r in req] if isinstance(req, list) else _run(model, cfg, req)
-    except (ValueError, TypeError, KeyError, TrainerError) as e:
-        sys.stdout.write(json.dumps({"error": str(e)}) + "\n")
-        return 2
-    sys.stdout.write(json.dumps(out) + "\n")
-    return 0
-
+    return serve(argv, "python -m diffill_trainer.sample", __doc__, _run)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,16 +24,14 @@ CLI (JSON in, JSON out):
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .errors import TrainerError
 from .model import DiffusionLM
+from .reference_cli import check_request, serve
 
 FIM_KEYS = ("fim_prefix", "fim_suffix", "fim_middle", "eom")
 
@@ -117,39 +115,14 @@ def infill_exact_arm(model: DiffusionLM, cases, special: dict, *, device: str, c
 
 def _run(model, cfg, req: dict) -> dict:
     special = cfg["special_tokens"]
-    for key in ("prefix", "suffix", "max_new"):
-        if key not in req:
-            raise ValueError(f"request lacks {key!r}")
-    vocab = cfg["architecture"]["vocab_size"]
-    ids = list(req["prefix"]) + list(req["suffix"])
-    if any((not isinstance(i, int)) or i < 0 or i >= vocab for i in ids):
-        raise ValueError(f"ids must be integers in [0, {vocab})")
+    check_request(req, ("prefix", "suffix", "max_new"), cfg["architecture"]["vocab_size"])
     res = greedy_fim(model, req["prefix"], req["suffix"], int(req["max_new"]), special,
                      stop_at_eom=bool(req.get("stop_at_eom", True)))
     return {"tokens": res.tokens, "stop": res.stop, "forwards": res.forwards}
 
 
 def main(argv=None) -> int:
-    from .modelio import load_model_dir
-
-    ap = argparse.ArgumentParser(prog="python -m diffill_trainer.sample_arm", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True, help="model directory (format diffill-arm)")
-    ap.add_argument("--ids-json", required=True, help="request JSON, or - for stdin")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(1)  # single-threaded matmuls: deterministic and cheap on shared cores
-    try:
-        req = json.loads(sys.stdin.read() if args.ids_json == "-" else args.ids_json)
-        model, cfg = load_model_dir(args.model)
-        if cfg.get("format") != "diffill-arm":
-            raise ValueError(f"{args.model} is a {cfg.get('format')} model, not diffill-arm")
-        out = [_run(model, cfg, r) for r in req] if isinstance(req, list) else _run(model, cfg, req)
-    except (ValueError, TypeError, KeyError, TrainerError) as e:
-        sys.stdout.write(json.dumps({"error": str(e)}) + "\n")
-        return 2
-    sys.stdout.write(json.dumps(out) + "\n")
-    return 0
-
+    return serve(argv, "python -m diffill_trainer.sample_arm", __doc__, _run, model_format="diffill-arm")
 
 if __name__ == "__main__":
     sys.exit(main())
