@@ -10,22 +10,17 @@
 //   (the blanks further on are not shown: a `___` in the prompt would be text to the model);
 // - Write What Comes Before is the infill it already is (before.ts): the middle between the lines
 //   above and the anchor line, which is what fill-in-the-middle training teaches.
-import type { FillRequest, FillResult, InfillRequest, InfillResult } from './api';
+import type { FillRequest, FillResult, InfillRequest, InfillResult, SamplerOptions } from './api';
 import { armDecode, armPrompt } from './arm-decode';
 import { checkMaxTokens } from './canvas';
 import { RequestError } from './errors';
-import { prepareGap } from './gap';
+import { type PreparedGap, prepareGap } from './gap';
 import type { Model } from './model';
 import { DEFAULT_MAX_TOKENS, resolveContext, resolveFit, resolveSampler } from './options';
 
-export async function armInfill(model: Model, request: InfillRequest): Promise<InfillResult> {
-  const started = performance.now();
-  const sampler = resolveSampler(request.sampler);
-  const fit = resolveFit(request.fit);
-  const n = checkMaxTokens(request.maxTokens ?? DEFAULT_MAX_TOKENS.infill, 'maxTokens');
-  const gap = prepareGap(model.tokenizer, model.config.vocabSize, request.prefix, request.suffix, fit);
-  const prompt = armPrompt(model, gap.before, gap.after, n, resolveContext(request.context));
-  const out = await armDecode(model, prompt, {
+/** One gap decoded: the prompt's middle, fitted to the gap (healing, first-token bans, scope) as gap.ts says. */
+function decodeGap(model: Model, prompt: Int32Array, gap: PreparedGap, n: number, sampler: SamplerOptions, signal?: AbortSignal): ReturnType<typeof armDecode> {
+  return armDecode(model, prompt, {
     maxTokens: n,
     ...(gap.healed ? { healed: gap.healed } : {}),
     ...(gap.bannedFirst ? { bannedFirst: gap.bannedFirst } : {}),
@@ -35,8 +30,18 @@ export async function armInfill(model: Model, request: InfillRequest): Promise<I
     temperature: sampler.temperature,
     topK: sampler.topK,
     seed: sampler.seed,
-    ...(request.signal ? { signal: request.signal } : {}),
+    ...(signal ? { signal } : {}),
   });
+}
+
+export async function armInfill(model: Model, request: InfillRequest): Promise<InfillResult> {
+  const started = performance.now();
+  const sampler = resolveSampler(request.sampler);
+  const fit = resolveFit(request.fit);
+  const n = checkMaxTokens(request.maxTokens ?? DEFAULT_MAX_TOKENS.infill, 'maxTokens');
+  const gap = prepareGap(model.tokenizer, model.config.vocabSize, request.prefix, request.suffix, fit);
+  const prompt = armPrompt(model, gap.before, gap.after, n, resolveContext(request.context));
+  const out = await decodeGap(model, prompt, gap, n, sampler, request.signal);
   return {
     text: gap.finish(out.ids, n),
     latencyMs: performance.now() - started,
@@ -73,18 +78,7 @@ export async function armFill(model: Model, request: FillRequest): Promise<FillR
     const after = text.slice(blanks[k]!.end, last ? text.length : blanks[k + 1]!.start);
     const gap = prepareGap(model.tokenizer, model.config.vocabSize, done, after, fit, true);
     const prompt = armPrompt(model, gap.before, gap.after, n, context, last);
-    const out = await armDecode(model, prompt, {
-      maxTokens: n,
-      ...(gap.healed ? { healed: gap.healed } : {}),
-      ...(gap.bannedFirst ? { bannedFirst: gap.bannedFirst } : {}),
-      ...(gap.settled ? { settled: gap.settled } : {}),
-      minTokens: sampler.minTokens,
-      timeBudgetMs: sampler.timeBudgetMs,
-      temperature: sampler.temperature,
-      topK: sampler.topK,
-      seed: sampler.seed,
-      ...(request.signal ? { signal: request.signal } : {}),
-    });
+    const out = await decodeGap(model, prompt, gap, n, sampler, request.signal);
     const fill = gap.finish(out.ids, n);
     fills.push(fill);
     done += fill;
