@@ -9,6 +9,8 @@ import math
 import sys
 import time
 
+from .errors import BadArguments, TrainerError
+
 _enabled = True  # only rank 0 speaks the protocol under DDP
 
 
@@ -39,3 +41,11 @@ def emit(event: str, **fields) -> None:
 def log(message: str) -> None:
     sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
     sys.stderr.flush()
+
+
+def report(e: TrainerError) -> int:
+    """A typed failure as the protocol's `error` event and a log line; the exit code: 2 for a bad command
+    line, 1 for everything else."""
+    emit("error", message=str(e), kind=e.kind)
+    log(f"error: {e}")
+    return 2 if isinstance(e, BadArguments) else 1

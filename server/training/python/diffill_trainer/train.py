@@ -101,9 +101,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         check_out(args)
     except BadArguments as e:
-        events.emit("error", message=str(e), kind=e.kind)
-        events.log(f"error: {e}")
-        return 2
+        return events.report(e)
     for mod in REQUIRED_MODULES:
         try:
             __import__(mod)
@@ -119,14 +117,8 @@ def main(argv=None) -> int:
     except Interrupted as e:
         events.log(f"stopped: {e}")
         return 130
-    except BadArguments as e:
-        events.emit("error", message=str(e), kind=e.kind)
-        events.log(f"error: {e}")
-        return 2
     except TrainerError as e:
-        events.emit("error", message=str(e), kind=e.kind)
-        events.log(f"error: {e}")
-        return 1
+        return events.report(e)
     except BaseException as e:  # noqa: BLE001 - every failure must become an error event
         kind, message = classify(e)
         events.emit("error", message=message, kind=kind)

@@ -320,9 +320,7 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except BadArguments as e:
-        events.emit("error", message=str(e), kind=e.kind)
-        events.log(f"error: {e}")
-        return 2
+        return events.report(e)
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "0")) or (os.cpu_count() or 1)))
 
     def stop(signum, frame):  # a cancel unwinds through AtomicModelDir, which removes the temporary folder
@@ -334,14 +332,8 @@ def main(argv=None) -> int:
     except Interrupted:
         events.log("cancelled: nothing was written")
         return 130
-    except BadArguments as e:
-        events.emit("error", message=str(e), kind=e.kind)
-        events.log(f"error: {e}")
-        return 2
     except TrainerError as e:
-        events.emit("error", message=str(e), kind=e.kind)
-        events.log(f"error: {e}")
-        return 1
+        return events.report(e)
     except MemoryError:
         events.emit("error", message="out of memory while converting", kind="out_of_memory")
         return 1
